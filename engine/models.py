@@ -139,6 +139,7 @@ class ProcessInstance(Base):
     # Every definition the instance uses (root, called processes, decisions), pinned at start.
     spec_pins: Mapped[dict[str, int]] = mapped_column(JSON)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    unit_code: Mapped[str | None] = mapped_column(String(32))  # the 区局 whose officers work it
     status: Mapped[InstanceStatus] = mapped_column(String(16), default=InstanceStatus.RUNNING)
     state: Mapped[str] = mapped_column(Text)
     serializer_version: Mapped[str] = mapped_column(String(16))

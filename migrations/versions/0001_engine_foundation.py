@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 08:44:50.123354
+Create Date: 2026-11-23 08:50:56.653950
 """
 
 from collections.abc import Sequence
@@ -142,6 +142,7 @@ def upgrade() -> None:
     sa.Column('process_key', sa.String(length=128), nullable=False),
     sa.Column('spec_pins', sa.JSON(), nullable=False),
     sa.Column('case_id', sa.Integer(), nullable=True),
+    sa.Column('unit_code', sa.String(length=32), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('state', sa.Text(), nullable=False),
     sa.Column('serializer_version', sa.String(length=16), nullable=False),
