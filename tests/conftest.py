@@ -65,3 +65,20 @@ def _empty_all_tables(db: Engine) -> None:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def seeded(sf: sessionmaker[Session]) -> sessionmaker[Session]:
+    """Calendar, clock rules, the shipped processes and the demo accounts."""
+    from engine import seed
+    from engine.db import unit_of_work
+
+    with unit_of_work(sf) as s:
+        seed.seed_reference(s)
+        seed.seed_demo_accounts(s)
+    return sf
+
+
+@pytest.fixture
+def db_url(db_engine: Engine) -> str:
+    return db_engine.url.render_as_string(hide_password=False)

@@ -1,0 +1,260 @@
+"""Process instances: start one, load it, save it with its task projection, legal clocks,
+next timer and an audit event — all inside the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.exc import StaleDataError
+
+from engine import audit, clocks, forms, functions, registry
+from engine.clock import utcnow
+from engine.errors import ConcurrentUpdateError, NotFoundError, WorkflowScriptError
+from engine.models import ClockStatus, InstanceStatus, ProcessInstance, Task, TaskGroup, TaskState
+from engine.roles import role_for_lane, split_list
+from engine.users import Actor
+from engine.workflow import runtime, sandbox
+from engine.workflow.parser import is_iso_literal
+
+MAX_SETTLE_ROUNDS = 10
+
+
+@dataclass
+class Loaded:
+    """An instance with its live workflow and legal clocks, ready to be changed and saved."""
+
+    instance: ProcessInstance
+    workflow: runtime.BpmnWorkflow
+    book: clocks.ClockBook
+    state_before: str | None
+
+
+def start(
+    session: Session,
+    key: str,
+    *,
+    actor: Actor,
+    variables: Mapping[str, Any] | None = None,
+    case_id: int | None = None,
+    unit_code: str | None = None,
+) -> ProcessInstance:
+    """Start the newest version of process `key` and run it to its first wait state."""
+    pins = registry.pins_for_start(session, key)
+    instance = ProcessInstance(
+        definition_id=pins[key],
+        process_key=key,
+        spec_pins=pins,
+        case_id=case_id,
+        unit_code=unit_code or actor.bureau,
+        status=InstanceStatus.RUNNING,
+        state="",
+        serializer_version=runtime.SERIALIZER_VERSION,
+        started_by=actor.username,
+        started_at=utcnow(),
+    )
+    session.add(instance)
+    session.flush()  # the id is needed by clocks, tasks and the audit event
+    book = clocks.load_book(session, None, actor.username)
+    wf = runtime.create(registry.bundle_for(session, instance), _script_engine(book))
+    start_form = _start_form(wf)
+    values = forms.validate(start_form, variables or {}) if start_form.fields else dict(variables or {})
+    runtime.set_start_data(wf, values)
+    loaded = Loaded(instance, wf, book, None)
+    runtime.run(wf)
+    save(
+        session,
+        loaded,
+        actor=actor,
+        action="instance.start",
+        detail={"key": key, "variables": forms.to_json(values)},
+    )
+    return instance
+
+
+def _start_form(wf: runtime.BpmnWorkflow) -> forms.Form:
+    return forms.form_of(runtime.start_extensions(wf))
+
+
+def _script_engine(book: clocks.ClockBook) -> Any:
+    return sandbox.make_script_engine(helpers=functions.build(book))
+
+
+def get(session: Session, instance_id: int) -> ProcessInstance:
+    instance = session.get(ProcessInstance, instance_id)
+    if instance is None:
+        raise NotFoundError(f"流程实例 {instance_id} 不存在")
+    return instance
+
+
+def load(session: Session, instance: ProcessInstance, actor: Actor) -> Loaded:
+    """Deserialize an instance's workflow with its pinned specs, sandbox and legal clocks."""
+    book = clocks.load_book(session, instance.id, actor.username)
+    wf = runtime.load(
+        instance.state,
+        instance.serializer_version,
+        registry.bundle_for(session, instance),
+        _script_engine(book),
+    )
+    return Loaded(instance, wf, book, instance.state)
+
+
+def save(
+    session: Session,
+    loaded: Loaded,
+    *,
+    actor: Actor,
+    action: str,
+    detail: Mapping[str, Any] | None = None,
+    object_type: str = "instance",
+    object_id: str | None = None,
+) -> None:
+    """Persist state, clocks, projection and next timer; append the audit event. Raises
+    ConcurrentUpdateError when another transaction saved the instance first."""
+    try:
+        with session.no_autoflush:
+            _write(session, loaded)
+        session.flush()  # the lock_version guard runs here: a concurrent save fails now, not at commit
+    except StaleDataError:
+        raise ConcurrentUpdateError() from None
+    instance = loaded.instance
+    audit.record(
+        session,
+        actor=actor.username,
+        client_addr=actor.client_addr,
+        action=action,
+        object_type=object_type,
+        object_id=object_id or str(instance.id),
+        instance_id=instance.id,
+        case_id=instance.case_id,
+        before=loaded.state_before,
+        after=instance.state,
+        detail=dict(detail or {}),
+    )
+
+
+def _write(session: Session, loaded: Loaded) -> None:
+    instance, wf, book = loaded.instance, loaded.workflow, loaded.book
+    _settle(wf, book)
+    now = utcnow()
+    if runtime.is_completed(wf):
+        instance.status = InstanceStatus.COMPLETED
+        instance.ended_at = now
+        for name, state in book.clocks.items():
+            if state.status != ClockStatus.STOPPED:
+                book.stop(name)
+    clocks.save_book(session, book, instance.id, instance.case_id)
+    instance.state = runtime.dump(wf)
+    instance.serializer_version = runtime.SERIALIZER_VERSION
+    instance.next_timer_at = runtime.next_timer_at(wf) if instance.status == InstanceStatus.RUNNING else None
+    instance.updated_at = now
+    flag_modified(instance, "state")  # always UPDATE, so the lock_version guard always runs
+    _project(session, instance, wf, now)
+
+
+def _settle(wf: runtime.BpmnWorkflow, book: clocks.ClockBook) -> None:
+    """A clock moved by a script re-times the waiting timers that read clocks; a timer that is
+    now due fires at once. Bounded, so a script that keeps moving clocks cannot spin."""
+    for _ in range(MAX_SETTLE_ROUNDS):
+        if not book.moved:
+            return
+        book.moved.clear()
+        runtime.reschedule_timers(wf, mentioning="clock_due")
+        due = runtime.next_timer_at(wf)
+        if due is not None and due <= utcnow():
+            runtime.run(wf)
+    raise WorkflowScriptError("法定期限反复变更，流程无法稳定（请检查脚本）")
+
+
+def _project(session: Session, instance: ProcessInstance, wf: runtime.BpmnWorkflow, now: datetime) -> None:
+    ready = {t.id: t for t in runtime.ready_user_tasks(wf)}
+    open_rows = {
+        row.spiff_task_id: row
+        for row in session.scalars(
+            select(Task).where(Task.instance_id == instance.id, Task.state == TaskState.OPEN)
+        )
+    }
+    closed = [row for sid, row in open_rows.items() if sid not in ready]
+    for row in closed:
+        row.state = TaskState.CANCELLED
+        row.completed_at = now
+    closed_ids = [row.id for row in closed]
+    if closed_ids:
+        session.execute(delete(TaskGroup).where(TaskGroup.task_id.in_(closed_ids)))
+    for sid, ready_task in ready.items():
+        if sid not in open_rows:
+            _insert_task(session, instance, wf, ready_task, now)
+
+
+def _insert_task(
+    session: Session,
+    instance: ProcessInstance,
+    wf: runtime.BpmnWorkflow,
+    ready: runtime.ReadyTask,
+    now: datetime,
+) -> None:
+    ext = ready.extensions
+    spiff_task = runtime.find_task(wf, ready.id)
+    groups = split_list(ext.get("candidateGroups"))
+    lane_role = role_for_lane(ready.lane)
+    if not groups and lane_role:
+        groups = [lane_role]
+    due, unverified = _time_value(wf, spiff_task, ext.get("dueDate"), now)
+    follow_up, _ = _time_value(wf, spiff_task, ext.get("followUpDate"), now)
+    row = Task(
+        instance_id=instance.id,
+        case_id=instance.case_id,
+        spiff_task_id=ready.id,
+        process_key=ready.process_key,
+        bpmn_id=ready.bpmn_id,
+        name=ready.name,
+        role=groups[0] if groups else "",
+        candidate_groups=groups,
+        candidate_users=[_resolve_user(spiff_task, u) for u in split_list(ext.get("candidateUsers"))],
+        assignee=_resolve_user(spiff_task, ext["assignee"]) if ext.get("assignee") else None,
+        unit_code=instance.unit_code,
+        state=TaskState.OPEN,
+        priority=_priority(wf, spiff_task, ext.get("priority")),
+        created_at=now,
+        due_at=due,
+        due_unverified=unverified,
+        follow_up_at=follow_up,
+    )
+    session.add(row)
+    session.flush()  # TaskGroup rows need the task id
+    session.add_all(TaskGroup(group_code=g, task_id=row.id) for g in groups)
+
+
+def _resolve_user(spiff_task: Any, value: str) -> str:
+    """`${name}` reads a task-data variable (as Camunda does); anything else is a username."""
+    value = value.strip()
+    if value.startswith("${") and value.endswith("}"):
+        return str(runtime.task_data(spiff_task).get(value[2:-1].strip(), "")) or value
+    return value
+
+
+def _time_value(
+    wf: runtime.BpmnWorkflow, spiff_task: Any, text: str | None, now: datetime
+) -> tuple[datetime | None, bool]:
+    if not text:
+        return None, False
+    text = text.strip()
+    value: Any = text if is_iso_literal(text) else runtime.evaluate(wf, spiff_task, text)
+    if value is None:
+        return None, False
+    return runtime.parse_instant(str(value), now), bool(getattr(value, "unverified", False))
+
+
+def _priority(wf: runtime.BpmnWorkflow, spiff_task: Any, text: str | None) -> int:
+    if not text:
+        return 50
+    text = text.strip()
+    try:
+        return int(text)
+    except ValueError:
+        return int(runtime.evaluate(wf, spiff_task, text))

@@ -1,0 +1,353 @@
+"""SpiffWorkflow at run time: build specs from XML, create, step, serialize without the spec,
+read ready user tasks and pending timers. The rest of the engine sees plain values only."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
+from SpiffWorkflow.bpmn.specs.event_definitions import timer as _timer_module
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition as _BaseMessage
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG
+from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.task import Task as SpiffTask
+from SpiffWorkflow.util.task import TaskState as SpiffState
+
+from engine.clock import utcnow
+from engine.errors import SandboxError, WorkflowScriptError
+from engine.workflow.parser import YbjgParser, parse_xml
+
+
+class _EngineDatetime(datetime):
+    """SpiffWorkflow's timers read `datetime.now` from their module: make that our clock."""
+
+    @classmethod
+    def now(cls, tz: Any = None) -> _EngineDatetime:  # type: ignore[override]
+        instant = utcnow() if tz is None else utcnow().astimezone(tz)
+        return cls.fromtimestamp(instant.timestamp(), tz or UTC)
+
+
+_timer_module.datetime = _EngineDatetime  # type: ignore[misc]
+
+
+class _StateConverter(BpmnWorkflowConverter):
+    """The workflow's state without its specs: those come from the registry by pinned version."""
+
+    def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
+        dct: dict[str, Any] = WorkflowConverter.to_dict(self, workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+
+def _make_serializer() -> BpmnWorkflowSerializer:
+    config = dict(DEFAULT_CONFIG)
+    config[BpmnWorkflow] = _StateConverter
+    registry = BpmnWorkflowSerializer.configure(config)
+    registry.register(Decimal, lambda v: {"value": str(v)}, lambda d: Decimal(d["value"]), "Decimal")
+    registry.register(
+        datetime, lambda v: {"value": v.isoformat()}, lambda d: datetime.fromisoformat(d["value"]), "datetime"
+    )
+    registry.register(
+        date, lambda v: {"value": v.isoformat()}, lambda d: date.fromisoformat(d["value"]), "date"
+    )
+    return BpmnWorkflowSerializer(registry)
+
+
+_SERIALIZER = _make_serializer()
+_SPEC_SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(DEFAULT_CONFIG))
+_ENCODER = create_encoder(_SERIALIZER.registry)
+SERIALIZER_VERSION = _SERIALIZER.VERSION
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One BPMN or DMN file as stored by the registry."""
+
+    name: str
+    xml: str
+    kind: str  # "bpmn" or "dmn"
+
+
+class SpecBundle:
+    """The parsed specs an instance runs on: its root process, called processes and decisions."""
+
+    def __init__(self, root_key: str, files: Iterable[SourceFile]) -> None:
+        parser = YbjgParser()
+        for f in files:
+            node = parse_xml(f.xml)
+            if f.kind == "dmn":
+                parser.add_dmn_xml(node, filename=f.name)
+            else:
+                parser.add_bpmn_xml(node, filename=f.name)
+        self.root_key = root_key
+        self.spec = parser.get_spec(root_key)
+        self.subprocess_specs = parser.get_subprocess_specs(root_key)
+        # Camunda multi-instance tasks rewrite their spec at run time: such bundles give each
+        # workflow its own copy, restored from this dictionary.
+        self._mutable = any(
+            isinstance(ts, MultiInstanceTask) for s in self.all_specs() for ts in s.task_specs.values()
+        )
+        self._frozen = (
+            (_SPEC_SERIALIZER.to_dict(self.spec), _SPEC_SERIALIZER.registry.convert(self.subprocess_specs))
+            if self._mutable
+            else None
+        )
+
+    def all_specs(self) -> list[Any]:
+        return [self.spec, *self.subprocess_specs.values()]
+
+    def specs_for_run(self) -> tuple[Any, dict[str, Any]]:
+        if self._frozen is None:
+            return self.spec, self.subprocess_specs
+        spec_dct, subs_dct = self._frozen
+        return _SPEC_SERIALIZER.from_dict(spec_dct), _SPEC_SERIALIZER.registry.restore(subs_dct)
+
+    def task_spec(self, process_key: str, bpmn_id: str) -> Any:
+        spec = self.spec if process_key == self.spec.name else self.subprocess_specs[process_key]
+        return spec.task_specs[bpmn_id]
+
+
+@dataclass(frozen=True)
+class ReadyTask:
+    """A READY user task as the engine projects it."""
+
+    id: str
+    process_key: str
+    bpmn_id: str
+    name: str
+    lane: str | None
+    extensions: Mapping[str, Any]
+
+
+def create(bundle: SpecBundle, script_engine: PythonScriptEngine) -> BpmnWorkflow:
+    spec, subs = bundle.specs_for_run()
+    return BpmnWorkflow(spec, subs, script_engine=script_engine)
+
+
+def set_start_data(wf: BpmnWorkflow, values: Mapping[str, Any]) -> None:
+    """Put the start form's values (or start variables) into the workflow before it runs."""
+    for task in wf.get_tasks(state=SpiffState.READY):
+        task.set_data(**dict(values))
+
+
+def start_extensions(wf: BpmnWorkflow) -> dict[str, Any]:
+    """Extensions of the process's none start event (its start form lives there)."""
+    for ts in wf.spec.start.outputs:
+        if getattr(ts, "event_definition", None) is not None and ts.extensions:
+            return dict(ts.extensions)
+    return {}
+
+
+def parse_instant(value: str, now: datetime) -> datetime:
+    """An ISO instant, or an ISO duration counted from `now`, as aware UTC."""
+    value = value.strip()
+    if value.upper().startswith("P"):
+        parsed = TimerEventDefinition.parse_iso_duration(value)
+        return now + TimerEventDefinition.get_timedelta_from_start(parsed, now)
+    instant = TimerEventDefinition.get_datetime(value)
+    return datetime.fromtimestamp(instant.timestamp(), UTC)
+
+
+def dump(wf: BpmnWorkflow) -> str:
+    """JSON of the workflow state without its specs."""
+    _SERIALIZER.registry._encoder_mode = True  # as BpmnWorkflowSerializer.serialize_json does
+    try:
+        dct = _SERIALIZER.to_dict(wf)
+    finally:
+        _SERIALIZER.registry._encoder_mode = False
+    return json.dumps(dct, cls=_ENCODER, ensure_ascii=False, separators=(",", ":"))
+
+
+def load(
+    state: str, serializer_version: str, bundle: SpecBundle, script_engine: PythonScriptEngine
+) -> BpmnWorkflow:
+    """Restore a workflow saved by `dump`, re-attaching the bundle's specs and a script engine."""
+    dct = json.loads(state)
+    dct[_SERIALIZER.VERSION_KEY] = serializer_version
+    _SERIALIZER.migrate(dct)
+    dct["spec"], dct["subprocess_specs"] = bundle.specs_for_run()
+    wf = _SERIALIZER.from_dict(dct)
+    wf.script_engine = script_engine
+    return wf
+
+
+def run(wf: BpmnWorkflow) -> None:
+    """Run engine steps until only user tasks and waits remain, firing timers already due.
+    (do_engine_steps refreshes timers only at its end, so a due timer would fire one call late.)"""
+    try:
+        wf.refresh_timers()
+        wf.do_engine_steps()
+        while _has_ready_engine_task(wf):
+            wf.refresh_timers()
+            wf.do_engine_steps()
+    except _FAILURES as exc:
+        raise WorkflowScriptError(_describe(exc)) from exc
+
+
+def _has_ready_engine_task(wf: BpmnWorkflow) -> bool:
+    return any(not t.task_spec.manual for t in wf.get_tasks(state=SpiffState.READY))
+
+
+_FAILURES = (SpiffWorkflowException, SandboxError)  # Spiff calls some evaluations unwrapped
+
+
+def _describe(exc: BaseException) -> str:
+    """Where it failed and why: Spiff's wrapper hides the real error in the exception chain."""
+    task = getattr(exc, "task", None) or getattr(exc, "sender", None)
+    where = getattr(getattr(task, "task_spec", None), "bpmn_id", None) or getattr(task, "name", "")
+    text = f"{where}: {exc}" if where else str(exc)
+    cause = _root_cause(exc)
+    if cause is not exc and str(cause) not in text:
+        text += f"（{type(cause).__name__}: {cause}）"
+    return text
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen = {id(exc)}
+    current = exc
+    while True:
+        nxt = current.__cause__ or current.__context__ or getattr(current, "exception", None)
+        if nxt is None or id(nxt) in seen:
+            return current
+        seen.add(id(nxt))
+        current = nxt
+
+
+def ready_user_tasks(wf: BpmnWorkflow) -> list[ReadyTask]:
+    return [_ready(t) for t in wf.get_tasks(state=SpiffState.READY, manual=True)]
+
+
+def _ready(t: SpiffTask) -> ReadyTask:
+    ts = t.task_spec
+    return ReadyTask(
+        id=str(t.id),
+        process_key=t.workflow.spec.name,
+        bpmn_id=ts.bpmn_id or ts.name,
+        name=ts.bpmn_name or ts.bpmn_id or ts.name,
+        lane=ts.lane,
+        extensions=dict(ts.extensions or {}),
+    )
+
+
+def find_task(wf: BpmnWorkflow, task_id: str) -> SpiffTask | None:
+    try:
+        return wf.get_task_from_id(UUID(task_id))
+    except (ValueError, KeyError, WorkflowException):
+        return None
+
+
+def is_ready_user_task(task: SpiffTask) -> bool:
+    return task.state == SpiffState.READY and bool(task.task_spec.manual)
+
+
+def complete(wf: BpmnWorkflow, task: SpiffTask, data: Mapping[str, Any]) -> None:
+    """Merge `data` into a READY user task, run it and step the workflow onwards."""
+    task.set_data(**dict(data))
+    try:
+        task.run()
+    except _FAILURES as exc:
+        raise WorkflowScriptError(_describe(exc)) from exc
+    run(wf)
+
+
+def evaluate(wf: BpmnWorkflow, task: SpiffTask, expression: str) -> Any:
+    """Evaluate an expression in a task's data context with the workflow's (sandboxed) engine."""
+    try:
+        return wf.script_engine.evaluate(task, expression)
+    except _FAILURES as exc:
+        raise WorkflowScriptError(_describe(exc)) from exc
+
+
+def task_data(task: SpiffTask) -> dict[str, Any]:
+    return dict(task.data)
+
+
+def workflow_data(wf: BpmnWorkflow) -> dict[str, Any]:
+    """The data of the last completed task: what the process knows at this point."""
+    last = wf.last_task
+    return dict(last.data) if last is not None else dict(wf.data)
+
+
+def is_completed(wf: BpmnWorkflow) -> bool:
+    return bool(wf.completed)
+
+
+def next_timer_at(wf: BpmnWorkflow) -> datetime | None:
+    """The earliest instant a waiting timer (in any subprocess) is due, or None."""
+    instants = [_timer_due(t) for t in _waiting_timer_tasks(wf)]
+    due = [i for i in instants if i is not None]
+    return min(due) if due else None
+
+
+def _waiting_timer_tasks(wf: BpmnWorkflow) -> list[SpiffTask]:
+    return [
+        t
+        for t in wf.event_manager.tasks.values()
+        if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)
+    ]
+
+
+def _timer_due(task: SpiffTask) -> datetime | None:
+    value = task._get_internal_data("event_value")
+    if value is None:
+        return None
+    if isinstance(value, dict):  # a cycle: {"cycles", "next", "duration"}
+        return datetime.fromisoformat(value["next"]) if value.get("cycles") != 0 else None
+    parsed = TimerEventDefinition.get_datetime(value)
+    return datetime.fromtimestamp(parsed.timestamp(), UTC)
+
+
+def pending_timers(wf: BpmnWorkflow) -> list[tuple[str, datetime | None]]:
+    """(bpmn id, due instant) of every waiting timer."""
+    return [(t.task_spec.bpmn_id or t.task_spec.name, _timer_due(t)) for t in _waiting_timer_tasks(wf)]
+
+
+def reschedule_timers(wf: BpmnWorkflow, mentioning: str | None = None) -> int:
+    """Forget the computed due instant of waiting date timers (all, or those whose expression
+    mentions `mentioning`) so that they are evaluated again: used when a legal clock moves."""
+    count = 0
+    for t in _waiting_timer_tasks(wf):
+        expression = t.task_spec.event_definition.expression or ""
+        if mentioning is None or mentioning in expression:
+            t.internal_data.pop("event_value", None)
+            count += 1
+    if count:
+        wf.refresh_timers()
+    return count
+
+
+def send_message(wf: BpmnWorkflow, name: str, payload: Mapping[str, Any], result_var: str) -> None:
+    """Deliver a BPMN message to a waiting catch event; raises WorkflowScriptError when nothing waits."""
+    event = BpmnEvent(MessageEventDefinition(name), {"payload": dict(payload), "result_var": result_var})
+    try:
+        wf.send_event(event)
+    except _FAILURES as exc:
+        raise WorkflowScriptError(_describe(exc)) from exc
+    run(wf)
+
+
+def waiting_messages(wf: BpmnWorkflow) -> list[str]:
+    return [
+        t.task_spec.event_definition.name
+        for t in wf.event_manager.tasks.values()
+        if isinstance(getattr(t.task_spec, "event_definition", None), _BaseMessage)
+    ]
+
+
+__all__ = ["BpmnWorkflow", "SpiffTask", "ValidationException"]
