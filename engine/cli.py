@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine import audit, calendar, instances, migrate, registry, seed, tasks, timers
 from engine.clock import to_beijing
-from engine.db import make_engine, make_session_factory, unit_of_work
+from engine.db import default_url, make_engine, make_session_factory, unit_of_work
 from engine.errors import DefinitionInvalidError, DomainError, InputError
 from engine.models import InstanceStatus, ProcessInstance, Task
 from engine.users import SYSTEM, Actor, actor_for
@@ -38,7 +39,7 @@ _engines: list[Engine] = []
 
 def _factory() -> sessionmaker[Session]:
     if not _engines:
-        _engines.append(make_engine())
+        _engines.append(make_engine(database_url()))
     return make_session_factory(_engines[0])
 
 
@@ -54,8 +55,13 @@ def _iso(value: Any) -> str | None:
     return None if value is None else to_beijing(value).isoformat(timespec="seconds")
 
 
+def database_url() -> str:
+    """DATABASE_URL, else the embedded SQLite file under instance/."""
+    return os.environ.get("DATABASE_URL") or default_url()
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    migrate.upgrade()
+    migrate.upgrade(database_url())
     print("数据库已迁移到最新版本")
     return 0
 

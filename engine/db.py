@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -57,8 +56,8 @@ class Base(DeclarativeBase):
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
-    """An Engine for `url` (default: DATABASE_URL, else the embedded SQLite file)."""
-    url = normalize_url(url or os.environ.get("DATABASE_URL") or default_url())
+    """An Engine for `url` (default: the embedded SQLite file). Entry points read DATABASE_URL."""
+    url = normalize_url(url or default_url())
     if url.startswith("sqlite"):
         return _sqlite_engine(url, **kwargs)
     kwargs.setdefault("pool_pre_ping", True)

@@ -77,7 +77,7 @@ def validate(form: Form, submitted: Mapping[str, Any]) -> dict[str, Any]:
         if key not in editable and key not in {f.id for f in form.fields}:
             errors[key] = "表单中没有这个字段"
     for f in editable.values():
-        raw = submitted.get(f.id)
+        raw = submitted.get(f.id, f.default)  # an absent field takes its camunda defaultValue
         if _blank(raw):
             if f.required:
                 errors[f.id] = f"请填写「{f.label}」"
@@ -149,7 +149,9 @@ def _money(f: Field, raw: Any) -> Decimal:
         value = Decimal(text)
     except InvalidOperation:
         raise ValueError(f"「{f.label}」应为金额（元），如 12345.67") from None
-    if not value.is_finite() or value.as_tuple().exponent < -2:  # type: ignore[operator]
+    if not value.is_finite():
+        raise ValueError(f"「{f.label}」应为金额（元），如 12345.67")
+    if value.as_tuple().exponent < -2:  # type: ignore[operator]
         raise ValueError(f"「{f.label}」最多保留两位小数")
     if value < 0:
         raise ValueError(f"「{f.label}」不能为负数")

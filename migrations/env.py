@@ -1,4 +1,6 @@
-"""Alembic environment: the URL comes from the config (set by engine.migrate) or DATABASE_URL."""
+"""Alembic environment: the URL comes from engine.migrate, or DATABASE_URL for the alembic command."""
+
+import os
 
 from alembic import context
 
@@ -9,7 +11,7 @@ config = context.config
 
 
 def run_migrations() -> None:
-    url = config.attributes.get("url") or config.get_main_option("sqlalchemy.url") or None
+    url = config.attributes.get("url") or os.environ.get("DATABASE_URL")
     connection = config.attributes.get("connection")
     if connection is not None:
         _run(connection)

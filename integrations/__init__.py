@@ -1,0 +1,1 @@
+"""The outside world: referral delivery, notifications, documents."""
