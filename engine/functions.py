@@ -14,6 +14,14 @@ its year has not been entered.
     suspend_clock(name[, reason])  resume_clock(name[, reason])  stop_clock(name)
     yuan(x)                  a money amount as Decimal rounded to 0.01 元
     wan(x)                   x 万元 as Decimal 元
+
+The case record (engine/cases.py), written by scripts so statistics never read workflow data:
+    open_case(**fields)      create this instance's case (party_name, party_type, title, stage, …)
+    update_case(**fields)    stage, status, outcome, amounts (amount_involved, amount_recovered, fine,
+                             penalty_interest), violation_types, legal_review, collective_discussion,
+                             published
+    assign_case_number(kind) give the case its 文号 once (e.g. 渝北医保立〔2024〕3号) and return it
+    document_number(kind)    a fresh 文号 of a kind of document (罚, 告, 移 …) for this case's unit
 """
 
 from __future__ import annotations
@@ -128,5 +136,7 @@ def build(book: ClockBook) -> dict[str, Callable[..., Any]]:
     }
 
 
-# The names build() offers; the registry's validation treats them as known.
-NAMES = frozenset(build(ClockBook(calendar.WorkCalendar(), {}, "probe")))
+CASE_FUNCTIONS = frozenset({"open_case", "update_case", "assign_case_number", "document_number"})
+
+# Every name an expression may call; the registry's validation treats them as known.
+NAMES = frozenset(build(ClockBook(calendar.WorkCalendar(), {}, "probe"))) | CASE_FUNCTIONS

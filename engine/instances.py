@@ -13,10 +13,18 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import audit, clocks, forms, functions, registry
+from engine import audit, cases, clocks, forms, functions, registry
 from engine.clock import utcnow
 from engine.errors import ConcurrentUpdateError, NotFoundError, WorkflowScriptError
-from engine.models import ClockStatus, InstanceStatus, ProcessInstance, Task, TaskGroup, TaskState
+from engine.models import (
+    ClockStatus,
+    InstanceStatus,
+    MessageWait,
+    ProcessInstance,
+    Task,
+    TaskGroup,
+    TaskState,
+)
 from engine.roles import role_for_lane, split_list
 from engine.users import Actor
 from engine.workflow import runtime, sandbox
@@ -61,7 +69,9 @@ def start(
     session.add(instance)
     session.flush()  # the id is needed by clocks, tasks and the audit event
     book = clocks.load_book(session, None, actor.username)
-    wf = runtime.create(registry.bundle_for(session, instance), _script_engine(book))
+    wf = runtime.create(
+        registry.bundle_for(session, instance), _script_engine(session, instance, book, actor)
+    )
     start_form = _start_form(wf)
     values = forms.validate(start_form, variables or {}) if start_form.fields else dict(variables or {})
     runtime.set_start_data(wf, values)
@@ -81,8 +91,12 @@ def _start_form(wf: runtime.BpmnWorkflow) -> forms.Form:
     return forms.form_of(runtime.start_extensions(wf))
 
 
-def _script_engine(book: clocks.ClockBook) -> Any:
-    return sandbox.make_script_engine(helpers=functions.build(book))
+SCRIPT_TIME_LIMIT = 3.0  # seconds per expression or script; a lock wait for a 文号 counts too
+
+
+def _script_engine(session: Session, instance: ProcessInstance, book: clocks.ClockBook, actor: Actor) -> Any:
+    helpers = functions.build(book) | cases.CaseOps(session, instance, actor.username).functions()
+    return sandbox.make_script_engine(helpers=helpers, time_limit=SCRIPT_TIME_LIMIT)
 
 
 def get(session: Session, instance_id: int) -> ProcessInstance:
@@ -95,11 +109,9 @@ def get(session: Session, instance_id: int) -> ProcessInstance:
 def load(session: Session, instance: ProcessInstance, actor: Actor) -> Loaded:
     """Deserialize an instance's workflow with its pinned specs, sandbox and legal clocks."""
     book = clocks.load_book(session, instance.id, actor.username)
+    engine = _script_engine(session, instance, book, actor)
     wf = runtime.load(
-        instance.state,
-        instance.serializer_version,
-        registry.bundle_for(session, instance),
-        _script_engine(book),
+        instance.state, instance.serializer_version, registry.bundle_for(session, instance), engine
     )
     return Loaded(instance, wf, book, instance.state)
 
@@ -189,6 +201,17 @@ def _project(session: Session, instance: ProcessInstance, wf: runtime.BpmnWorkfl
     for sid, ready_task in ready.items():
         if sid not in open_rows:
             _insert_task(session, instance, wf, ready_task, now)
+    _project_messages(session, instance, wf)
+
+
+def _project_messages(session: Session, instance: ProcessInstance, wf: runtime.BpmnWorkflow) -> None:
+    session.execute(delete(MessageWait).where(MessageWait.instance_id == instance.id))
+    if instance.status != InstanceStatus.RUNNING:
+        return
+    session.add_all(
+        MessageWait(instance_id=instance.id, name=m.name, correlation_key=m.correlation, kind=m.kind)
+        for m in runtime.accepted_messages(wf)
+    )
 
 
 def _insert_task(
@@ -213,6 +236,7 @@ def _insert_task(
         process_key=ready.process_key,
         bpmn_id=ready.bpmn_id,
         name=ready.name,
+        stage=str(ext.get("stage") or ""),
         role=groups[0] if groups else "",
         candidate_groups=groups,
         candidate_users=[_resolve_user(spiff_task, u) for u in split_list(ext.get("candidateUsers"))],
@@ -226,6 +250,7 @@ def _insert_task(
         follow_up_at=follow_up,
     )
     session.add(row)
+    cases.set_stage(session, instance.case_id, row.stage)
     session.flush()  # TaskGroup rows need the task id
     session.add_all(TaskGroup(group_code=g, task_id=row.id) for g in groups)
 

@@ -57,6 +57,7 @@ class Unit(Base):
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     parent_code: Mapped[str | None] = mapped_column(ForeignKey("units.code"))
+    doc_prefix: Mapped[str] = mapped_column(String(32), default="")  # 文号 prefix, e.g. 渝北医保
 
 
 class User(Base):
@@ -170,6 +171,7 @@ class Task(Base):
     process_key: Mapped[str] = mapped_column(String(128))
     bpmn_id: Mapped[str] = mapped_column(String(128))
     name: Mapped[str] = mapped_column(String(255))
+    stage: Mapped[str] = mapped_column(String(64), default="")  # the task spec's `stage` property
     role: Mapped[str] = mapped_column(String(64), default="")
     candidate_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
     candidate_users: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -282,3 +284,27 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer, default=0)
     hash: Mapped[str] = mapped_column(String(64), server_default=text("'" + "0" * 64 + "'"))
+
+
+class NumberSequence(Base):
+    """The last number issued per kind of document, unit and year: 文号 without gaps or duplicates."""
+
+    __tablename__ = "number_sequences"
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    unit_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MessageWait(Base):
+    """A message a running instance waits for (a catch event) or accepts (an event subprocess)."""
+
+    __tablename__ = "message_waits"
+    __table_args__ = (Index("ix_message_waits_lookup", "name", "correlation_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("process_instances.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(128))
+    correlation_key: Mapped[str | None] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))  # "catch" (waiting now) or "start" (event subprocess)

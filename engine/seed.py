@@ -46,10 +46,10 @@ def seed_reference(session: Session, bpmn_dir: Path = BPMN_DIR) -> dict[str, int
 
 def seed_demo_accounts(session: Session) -> int:
     """Units and one demo account per role (password `demo`); idempotent."""
-    ensure_unit(session, BUREAU, "渝北区医疗保障局")
+    ensure_unit(session, BUREAU, "渝北区医疗保障局", doc_prefix="渝北医保")
     ensure_unit(session, "yubei-jhk", "基金监管科（稽核科）", BUREAU)
     ensure_unit(session, "yubei-fgk", "法规科", BUREAU)
-    ensure_unit(session, "jiangbei", "江北区医疗保障局")
+    ensure_unit(session, "jiangbei", "江北区医疗保障局", doc_prefix="江北医保")
     ensure_unit(session, "jiangbei-jhk", "基金监管科", "jiangbei")
     existing = set(session.scalars(select(User.username)))
     added = 0

@@ -78,10 +78,12 @@ def check_password(stored: str, password: str) -> bool:
     return hmac.compare_digest(digest.hex(), hexdigest)
 
 
-def ensure_unit(session: Session, code: str, name: str, parent: str | None = None) -> Unit:
+def ensure_unit(
+    session: Session, code: str, name: str, parent: str | None = None, doc_prefix: str = ""
+) -> Unit:
     unit = session.get(Unit, code)
     if unit is None:
-        unit = Unit(code=code, name=name, parent_code=parent)
+        unit = Unit(code=code, name=name, parent_code=parent, doc_prefix=doc_prefix)
         session.add(unit)
         session.flush()  # children reference it in the same transaction
     return unit

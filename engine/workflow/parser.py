@@ -8,11 +8,19 @@ from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator, full_tag
-from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, IntermediateCatchEvent, StartEvent
+from SpiffWorkflow.bpmn.specs.defaults import (
+    BoundaryEvent,
+    EndEvent,
+    IntermediateCatchEvent,
+    IntermediateThrowEvent,
+    StartEvent,
+)
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
 from SpiffWorkflow.camunda.parser.event_parsers import (
     CamundaBoundaryEventParser,
+    CamundaEndEventParser,
     CamundaIntermediateCatchEventParser,
+    CamundaIntermediateThrowEventParser,
     CamundaStartEventParser,
 )
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, UserTaskParser
@@ -91,8 +99,26 @@ class YbjgUserTaskParser(UserTaskParser):
         return extensions
 
 
+def read_properties(node: etree._Element) -> dict[str, str]:
+    """camunda:properties directly under the element's extensionElements."""
+    return {
+        p.get("name") or "": p.get("value") or ""
+        for p in node.findall(f"./{{*}}extensionElements/{_camunda('properties')}/{_camunda('property')}")
+    }
+
+
 class _LiteralTimers:
-    """A timer typed as a bare ISO 8601 literal is that literal, as in Camunda; else Python."""
+    """Events: camunda:properties and the form become extensions (Spiff reads neither on events);
+    a timer typed as a bare ISO 8601 literal is that literal, as in Camunda; else Python."""
+
+    node: etree._Element
+
+    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
+        extensions = read_properties(self.node)
+        form = read_form(self.node)
+        if form is not None:
+            extensions["form"] = form  # type: ignore[assignment]
+        return extensions
 
     def parse_timer_event(self, event: Any) -> Any:
         definition = super().parse_timer_event(event)  # type: ignore[misc]
@@ -103,12 +129,7 @@ class _LiteralTimers:
 
 
 class YbjgStartEventParser(_LiteralTimers, CamundaStartEventParser):
-    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
-        extensions: dict[str, Any] = super().parse_extensions(node)
-        form = read_form(self.node)
-        if form is not None:
-            extensions["form"] = form
-        return extensions
+    pass
 
 
 class YbjgIntermediateCatchEventParser(_LiteralTimers, CamundaIntermediateCatchEventParser):
@@ -116,6 +137,14 @@ class YbjgIntermediateCatchEventParser(_LiteralTimers, CamundaIntermediateCatchE
 
 
 class YbjgBoundaryEventParser(_LiteralTimers, CamundaBoundaryEventParser):
+    pass
+
+
+class YbjgIntermediateThrowEventParser(_LiteralTimers, CamundaIntermediateThrowEventParser):
+    pass
+
+
+class YbjgEndEventParser(_LiteralTimers, CamundaEndEventParser):
     pass
 
 
@@ -128,6 +157,8 @@ class YbjgParser(CamundaParser):
         full_tag("startEvent"): (YbjgStartEventParser, StartEvent),
         full_tag("intermediateCatchEvent"): (YbjgIntermediateCatchEventParser, IntermediateCatchEvent),
         full_tag("boundaryEvent"): (YbjgBoundaryEventParser, BoundaryEvent),
+        full_tag("intermediateThrowEvent"): (YbjgIntermediateThrowEventParser, IntermediateThrowEvent),
+        full_tag("endEvent"): (YbjgEndEventParser, EndEvent),
     }
 
     def __init__(self) -> None:

@@ -241,7 +241,7 @@ def _ready(t: SpiffTask) -> ReadyTask:
         bpmn_id=ts.bpmn_id or ts.name,
         name=ts.bpmn_name or ts.bpmn_id or ts.name,
         lane=ts.lane,
-        extensions=dict(ts.extensions or {}),
+        extensions=dict(getattr(ts, "extensions", None) or {}),
     )
 
 
@@ -332,9 +332,12 @@ def reschedule_timers(wf: BpmnWorkflow, mentioning: str | None = None) -> int:
     return count
 
 
-def send_message(wf: BpmnWorkflow, name: str, payload: Mapping[str, Any], result_var: str) -> None:
-    """Deliver a BPMN message to a waiting catch event; raises WorkflowScriptError when nothing waits."""
-    event = BpmnEvent(MessageEventDefinition(name), {"payload": dict(payload), "result_var": result_var})
+def send_message(wf: BpmnWorkflow, name: str, payload: Mapping[str, Any]) -> None:
+    """Deliver a BPMN message; the catching event's camunda:resultVariable (default: the message
+    name) receives the payload. Raises WorkflowScriptError when nothing takes it."""
+    event = BpmnEvent(
+        MessageEventDefinition(name), {"payload": dict(payload), "result_var": _result_var(wf, name)}
+    )
     try:
         wf.send_event(event)
     except _FAILURES as exc:
@@ -342,12 +345,64 @@ def send_message(wf: BpmnWorkflow, name: str, payload: Mapping[str, Any], result
     run(wf)
 
 
-def waiting_messages(wf: BpmnWorkflow) -> list[str]:
+def _message_specs(wf: BpmnWorkflow) -> list[Any]:
+    specs = [wf.spec, *wf.subprocess_specs.values()]
     return [
-        t.task_spec.event_definition.name
-        for t in wf.event_manager.tasks.values()
-        if isinstance(getattr(t.task_spec, "event_definition", None), _BaseMessage)
+        ts
+        for spec in specs
+        for ts in spec.task_specs.values()
+        if isinstance(getattr(ts, "event_definition", None), _BaseMessage)
     ]
+
+
+def _result_var(wf: BpmnWorkflow, name: str) -> str:
+    for ts in _message_specs(wf):
+        definition = ts.event_definition
+        if definition.name == name and getattr(definition, "result_var", None):
+            return str(definition.result_var)
+    return name
+
+
+@dataclass(frozen=True)
+class MessageWaitView:
+    name: str
+    kind: str  # "catch": a catch event waits now; "start": an event subprocess can start
+    correlation: str | None
+
+
+def accepted_messages(wf: BpmnWorkflow) -> list[MessageWaitView]:
+    """Messages the running workflow takes now, with the correlation value of each waiting event
+    (the task-data variable named by the event's `correlate` property)."""
+    out: list[MessageWaitView] = []
+    for t in wf.event_manager.tasks.values():
+        definition = getattr(t.task_spec, "event_definition", None)
+        if isinstance(definition, _BaseMessage):
+            var = (getattr(t.task_spec, "extensions", None) or {}).get("correlate")
+            value = t.data.get(var) if var else None
+            out.append(MessageWaitView(definition.name, "catch", None if value is None else str(value)))
+    if not wf.completed:
+        active = [wf.spec, *(sp.spec for sp in wf.get_active_subprocesses())]
+        for spec in active:
+            for ts in spec.task_specs.values():
+                sub = getattr(ts, "spec", None)
+                # An event subprocess is a subprocess task with no incoming flow.
+                if (
+                    not ts.inputs
+                    and getattr(ts, "event_definition", None) is None
+                    and sub in wf.subprocess_specs
+                ):
+                    start = _event_subprocess_message(wf.subprocess_specs[sub])
+                    if start is not None:
+                        out.append(MessageWaitView(start, "start", None))
+    return out
+
+
+def _event_subprocess_message(spec: Any) -> str | None:
+    for ts in spec.start.outputs:
+        definition = getattr(ts, "event_definition", None)
+        if isinstance(definition, _BaseMessage):
+            return str(definition.name)
+    return None
 
 
 __all__ = ["BpmnWorkflow", "SpiffTask", "ValidationException"]

@@ -87,3 +87,10 @@ def test_money_refuses_nonsense(raw: str) -> None:
 
 def test_readonly_fields_are_not_taken_from_input() -> None:
     assert "shown" not in forms.validate(FORM, {"name": "甲", "shown": "forged"})
+
+
+def test_case_functions_are_all_declared() -> None:
+    from engine import cases, functions
+
+    ops = cases.CaseOps(None, None, "x")  # type: ignore[arg-type]
+    assert set(ops.functions()) == functions.CASE_FUNCTIONS

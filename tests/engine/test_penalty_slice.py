@@ -153,3 +153,43 @@ def test_deadline_in_2027_is_flagged_unverified(seeded) -> None:
     # 12-21..12-25 (5), 12-28..12-31 (9), 2027-01-01 counts: 2027 has no data, weekends only (10),
     # 01-04..01-08 (15).
     assert task.due_at == end_of(date(2027, 1, 8))
+
+
+def test_case_record_follows_the_steps(seeded) -> None:
+    from engine.models import Case
+
+    instance_id = start(seeded)
+    with seeded() as s:
+        case = s.get(Case, s.get(ProcessInstance, instance_id).case_id)
+        assert (case.party_name, case.status, case.stage, str(case.amount_involved)) == (
+            "某某大药房",
+            "clue",
+            "线索核查",
+            "12000.50",
+        )
+        assert case.number is None
+    assert only_task(seeded, instance_id, "verify_clue").case_id == case.id
+    complete(
+        seeded,
+        only_task(seeded, instance_id, "verify_clue").id,
+        "officer1",
+        verification="核",
+        suggestion="file",
+    )
+    decide = only_task(seeded, instance_id, "decide_filing")
+    complete(seeded, decide.id, "chief", decision="file", case_cause="串换药品", decision_opinion="同意")
+    second = start(seeded)
+    complete(
+        seeded, only_task(seeded, second, "verify_clue").id, "officer1", verification="核", suggestion="file"
+    )
+    complete(
+        seeded,
+        only_task(seeded, second, "decide_filing").id,
+        "chief",
+        decision="file",
+        decision_opinion="同意",
+    )
+    with seeded() as s:
+        numbers = [c.number for c in s.scalars(select(Case).order_by(Case.id))]
+        assert numbers == ["渝北医保立〔2024〕1号", "渝北医保立〔2024〕2号"]
+        assert s.get(Case, case.id).status == "open"
