@@ -4,6 +4,7 @@ read ready user tasks and pending timers. The rest of the engine sees plain valu
 from __future__ import annotations
 
 import json
+import pickle
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -19,7 +20,6 @@ from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _timer_module
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition as _BaseMessage
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG
@@ -70,7 +70,6 @@ def _make_serializer() -> BpmnWorkflowSerializer:
 
 
 _SERIALIZER = _make_serializer()
-_SPEC_SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(DEFAULT_CONFIG))
 _ENCODER = create_encoder(_SERIALIZER.registry)
 SERIALIZER_VERSION = _SERIALIZER.VERSION
 
@@ -98,25 +97,19 @@ class SpecBundle:
         self.root_key = root_key
         self.spec = parser.get_spec(root_key)
         self.subprocess_specs = parser.get_subprocess_specs(root_key)
-        # Camunda multi-instance tasks rewrite their spec at run time: such bundles give each
-        # workflow its own copy, restored from this dictionary.
-        self._mutable = any(
-            isinstance(ts, MultiInstanceTask) for s in self.all_specs() for ts in s.task_specs.values()
-        )
-        self._frozen = (
-            (_SPEC_SERIALIZER.to_dict(self.spec), _SPEC_SERIALIZER.registry.convert(self.subprocess_specs))
-            if self._mutable
-            else None
-        )
+        # Spiff rewrites specs at run time (Camunda multi-instance tasks, event subprocesses once
+        # triggered), so no two workflows may share spec objects: each run gets its own copy.
+        # A pickle of the freshly parsed objects, made here in-process (never read from outside):
+        # a faithful copy, where Spiff's spec serializer loses event subprocess wiring.
+        self._frozen = pickle.dumps((self.spec, self.subprocess_specs), protocol=pickle.HIGHEST_PROTOCOL)
 
     def all_specs(self) -> list[Any]:
         return [self.spec, *self.subprocess_specs.values()]
 
     def specs_for_run(self) -> tuple[Any, dict[str, Any]]:
-        if self._frozen is None:
-            return self.spec, self.subprocess_specs
-        spec_dct, subs_dct = self._frozen
-        return _SPEC_SERIALIZER.from_dict(spec_dct), _SPEC_SERIALIZER.registry.restore(subs_dct)
+        """A private copy of the specs for one workflow."""
+        spec, subprocess_specs = pickle.loads(self._frozen)  # our own bytes, made above
+        return spec, subprocess_specs
 
     def task_spec(self, process_key: str, bpmn_id: str) -> Any:
         spec = self.spec if process_key == self.spec.name else self.subprocess_specs[process_key]
@@ -184,7 +177,23 @@ def load(
     dct["spec"], dct["subprocess_specs"] = bundle.specs_for_run()
     wf = _SERIALIZER.from_dict(dct)
     wf.script_engine = script_engine
+    _rewire_triggered_event_subprocesses(wf)
     return wf
+
+
+def _rewire_triggered_event_subprocesses(wf: BpmnWorkflow) -> None:
+    """Spiff wires a triggered event subprocess into the spec at run time (BpmnStartTask.trigger_wf);
+    our state carries no spec, so the wiring is re-applied for each one present in the task tree."""
+    for task in wf.get_tasks():
+        spec = task.task_spec
+        start = getattr(spec._wf_spec, "start", None)
+        if (
+            start is not None
+            and spec.name in getattr(start, "trigger_specs", ())
+            and start not in spec.inputs
+        ):
+            start.connect(spec)
+            spec.connect(spec._wf_spec.end)
 
 
 def run(wf: BpmnWorkflow) -> None:

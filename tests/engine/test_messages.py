@@ -131,3 +131,14 @@ def test_suspension_pauses_the_clock(seeded, two: list[int]) -> None:
 def test_a_message_the_instance_does_not_take_is_refused(seeded, two: list[int]) -> None:
     with pytest.raises(NotFoundError), unit_of_work(seeded) as s:
         messages.deliver(s, "no_such_message", actor=SYSTEM, payload={}, instance_id=two[0])
+
+
+def test_a_triggered_event_subprocess_does_not_leak_into_other_instances(seeded, two: list[int]) -> None:
+    # Regression: Spiff mutates specs when an event subprocess fires; shared specs made every later
+    # instance report the start event as a waiting catch event.
+    with unit_of_work(seeded) as s:
+        messages.deliver(s, "case_suspend", actor=SYSTEM, payload={"reason": "鉴定"}, instance_id=two[0])
+        third = instances.start(s, "msg_demo", actor=SYSTEM, variables={"referral_no": "移〔2025〕3号"}).id
+    with seeded() as s:
+        kinds = {w.name: w.kind for w in messages.accepted(s, third)}
+    assert kinds == {"police_reply": "catch", "case_suspend": "start"}
