@@ -297,6 +297,39 @@ def is_completed(wf: BpmnWorkflow) -> bool:
     return bool(wf.completed)
 
 
+def visited(wf: BpmnWorkflow) -> tuple[set[tuple[str, str]], set[tuple[str, str, str]]]:
+    """What a run went through, for coverage: completed flow nodes as (container, bpmn id) and
+    taken sequence flows as (container, source id, target id). The container is the process, or
+    the embedded / event / called subprocess, the element belongs to."""
+    nodes: set[tuple[str, str]] = set()
+    edges: set[tuple[str, str, str]] = set()
+    for task in wf.get_tasks():
+        if task.state != SpiffState.COMPLETED or not task.task_spec.bpmn_id:
+            continue
+        container = task.workflow.spec.name
+        nodes.add((container, task.task_spec.bpmn_id))
+        for child in _next_bpmn_tasks(task):
+            edges.add((container, task.task_spec.bpmn_id, child.task_spec.bpmn_id))
+    return nodes, edges
+
+
+def _next_bpmn_tasks(task: SpiffTask) -> list[SpiffTask]:
+    """The nearest descendants that are BPMN elements (skipping Spiff's internal split/join tasks)."""
+    out: list[SpiffTask] = []
+    for child in task.children:
+        if child.task_spec.bpmn_id:
+            if child.state in (
+                SpiffState.COMPLETED,
+                SpiffState.READY,
+                SpiffState.WAITING,
+                SpiffState.STARTED,
+            ):
+                out.append(child)
+        else:
+            out.extend(_next_bpmn_tasks(child))
+    return out
+
+
 def next_timer_at(wf: BpmnWorkflow) -> datetime | None:
     """The earliest instant a waiting timer (in any subprocess) is due, or None."""
     instants = [_timer_due(t) for t in _waiting_timer_tasks(wf)]

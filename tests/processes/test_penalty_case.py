@@ -104,6 +104,8 @@ def test_expired_clock_raises_an_overdue_task_without_cancelling_the_work(seeded
     assert timers.fire_due(seeded) == []  # fired once
     overdue = only_task(seeded, instance_id, "verify_overdue")
     assert overdue.role == "section_chief"
+    complete(seeded, overdue.id, "chief", overdue_instruction="请于3日内报请立案审批")
+    assert [t.bpmn_id for t in open_tasks(seeded, instance_id)] == ["verify_clue"]
 
 
 def test_form_errors_change_nothing(seeded) -> None:
