@@ -132,7 +132,7 @@ def clock_due(
     """
     _require_aware(started_at)
     if unit not in tuple(ClockUnit):
-        raise CalendarError(f"期限单位只能是 workdays、days 或 hours，收到 {unit!r}")
+        raise CalendarError(f"期限单位只能是 workdays、days、months 或 hours，收到 {unit!r}")
     limit = amount + extended
     if limit < 0:
         raise CalendarError(f"期限不能为负数（{amount} + 延长 {extended}）")
@@ -151,13 +151,29 @@ def clock_due(
 
     spans = [(beijing_date(s), beijing_date(r)) for s, r in suspensions]
     pause_unverified = any(not cal.covers(y) for s, r in spans for y in range(s.year, r.year + 1))
-    if unit == ClockUnit.DAYS:
+    if unit == ClockUnit.MONTHS:
+        # 按月计算: the corresponding day of the last month (its last day when there is none),
+        # then the paused days, then the holiday roll-forward of add_days.
+        end = add_months(beijing_date(started_at), limit)
+        paused_days = sum((r - s).days for s, r in spans)
+        deadline = add_days(cal, end, paused_days)
+        if paused_days == 0 and not cal.is_workday(end):
+            deadline = add_days(cal, end - ONE_DAY, 1)
+    elif unit == ClockUnit.DAYS:
         paused_days = sum((r - s).days for s, r in spans)
         deadline = add_days(cal, started_at, limit + paused_days)
     else:
         paused_days = sum(workdays_between(cal, s, r) for s, r in spans)
         deadline = add_workdays(cal, started_at, limit + paused_days)
     return deadline.due_at.astimezone(UTC), deadline.unverified or pause_unverified
+
+
+def add_months(start: date, n: int) -> date:
+    """The day corresponding to `start` n months later (the month's last day when it has none)."""
+    month_index = start.month - 1 + n
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    last = (date(year + month // 12, month % 12 + 1, 1) - ONE_DAY).day
+    return date(year, month, min(start.day, last))
 
 
 def _require_aware(instant: datetime) -> None:

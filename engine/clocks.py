@@ -34,6 +34,18 @@ DEFAULT_RULES: dict[str, tuple[int, ClockUnit, str]] = {
     "复议申请": (3, ClockUnit.DAYS, "收到不予立案通知后3日内提请复议"),
     "举报受理": (5, ClockUnit.WORKDAYS, "收到举报后5个工作日内决定是否受理"),
     "法制审核": (10, ClockUnit.WORKDAYS, "法制审核10个工作日，经科室负责人批准可延长10个工作日"),
+    "听证告知": (5, ClockUnit.WORKDAYS, "听证告知书送达后5个工作日内提出听证申请（法64）"),
+    "催告": (10, ClockUnit.DAYS, "催告书送达10日后仍未履行的，可申请人民法院强制执行"),
+    "复议期": (60, ClockUnit.DAYS, "当事人申请行政复议的期限：60日"),
+    "诉讼期": (6, ClockUnit.MONTHS, "当事人提起行政诉讼的期限：6个月"),
+    "强制执行申请": (3, ClockUnit.MONTHS, "复议、诉讼期限届满之日起3个月内申请人民法院强制执行"),
+    "延期缴纳": (30, ClockUnit.DAYS, "经批准暂缓或分期缴纳罚款的期限（默认30日，按批准内容调整）"),
+    "复议答复": (3, ClockUnit.DAYS, "公安机关收到复议申请后3日内作出决定"),
+    "整改": (30, ClockUnit.DAYS, "问题台账整改期限（默认30日，可按问题设定）"),
+    "自查自纠": (60, ClockUnit.DAYS, "自查自纠活动期限（默认60日）"),
+    "纪检反馈": (30, ClockUnit.DAYS, "行纪移送后等待纪检监察机关反馈（地方规定，默认30日）"),
+    "协作反馈": (30, ClockUnit.DAYS, "行政协作移送后等待协作部门反馈（地方规定，默认30日）"),
+    "移交接收": (5, ClockUnit.WORKDAYS, "收到移交案件后决定是否立案（默认5个工作日）"),
 }
 
 
@@ -120,7 +132,7 @@ class ClockBook:
         try:
             clock_unit = ClockUnit(unit)
         except ValueError:
-            raise InputError(f"期限单位「{unit}」无效，应为 workdays / days / hours") from None
+            raise InputError(f"期限单位「{unit}」无效，应为 workdays / days / months / hours") from None
         now = at or utcnow()
         state = ClockState(name=name, started_at=now, amount=int(amount), unit=clock_unit)
         state.history.append(self._event("start", now, amount=int(amount), unit=clock_unit.value))

@@ -6,6 +6,7 @@ its year has not been entered.
     add_workdays(start, n)   the end of the n-th working day after `start` (start day not counted)
     add_days(start, n)       the end of the n-th calendar day after `start`, moved to the next
                              working day when it falls on a holiday
+    add_months(start, n)     the corresponding day n months later (按月计算), moved past holidays
     add_hours(start, n)      `start` plus n clock hours
     now()                    the current instant;  today(): the Beijing date 'YYYY-MM-DD'
     deadline(rule, start)    the due instant of a named clock rule (e.g. '陈述申辩') counted from `start`
@@ -74,6 +75,11 @@ def build(book: ClockBook) -> dict[str, Callable[..., Any]]:
         d = calendar.add_days(cal, to_beijing(to_instant(start)).date(), int(n))
         return Due(d.due_at, d.unverified)
 
+    def add_months(start: Any, n: int) -> Due:
+        due, unverified = calendar.clock_due(cal, started_at=to_instant(start), amount=int(n), unit="months")
+        assert due is not None
+        return Due(due, unverified)
+
     def add_hours(start: Any, n: float) -> Due:
         return Due(to_instant(start) + timedelta(hours=float(n)))
 
@@ -85,6 +91,8 @@ def build(book: ClockBook) -> dict[str, Callable[..., Any]]:
             return add_workdays(start, amount)
         if unit == ClockUnit.DAYS:
             return add_days(start, amount)
+        if unit == ClockUnit.MONTHS:
+            return add_months(start, amount)
         return add_hours(start, amount)
 
     def now() -> Due:
@@ -120,6 +128,7 @@ def build(book: ClockBook) -> dict[str, Callable[..., Any]]:
     return {
         "add_workdays": add_workdays,
         "add_days": add_days,
+        "add_months": add_months,
         "add_hours": add_hours,
         "deadline": deadline,
         "now": now,

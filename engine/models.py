@@ -41,6 +41,7 @@ class TaskState(StrEnum):
 class ClockUnit(StrEnum):
     WORKDAYS = "workdays"
     DAYS = "days"
+    MONTHS = "months"
     HOURS = "hours"
 
 

@@ -429,3 +429,14 @@ def test_threads_load_one_calendar(sf: sessionmaker[Session]) -> None:
         calendars = list(pool.map(lambda _: load(), range(32)))
     assert all(c == calendars[0] for c in calendars)
     assert add_workdays(calendars[0], date(2024, 9, 27), 5).day == date(2024, 10, 10)
+
+
+def test_months_are_counted_to_the_corresponding_day() -> None:
+    from engine.calendar import add_months
+
+    assert add_months(date(2024, 8, 31), 6) == date(2025, 2, 28)  # no 31st: the month's last day
+    assert add_months(date(2024, 1, 15), 3) == date(2024, 4, 15)
+    cal = WorkCalendar()
+    # 6 months from 2024-03-15 is Sunday 2024-09-15: the next working day (weekend-only calendar).
+    due, _ = clock_due(cal, started_at=datetime(2024, 3, 15, 10, tzinfo=BEIJING), amount=6, unit="months")
+    assert due == datetime(2024, 9, 16, 23, 59, 59, tzinfo=BEIJING)
