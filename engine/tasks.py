@@ -8,11 +8,18 @@ from typing import Any
 from sqlalchemy import Select, delete, or_, select
 from sqlalchemy.orm import Session
 
-from engine import forms, instances, registry
+from engine import audit, forms, instances, registry
 from engine.clock import utcnow
-from engine.errors import ConcurrentUpdateError, NotFoundError, NotPermittedError, TaskAlreadyCompletedError
+from engine.errors import (
+    ConcurrentUpdateError,
+    InputError,
+    NotFoundError,
+    NotPermittedError,
+    TaskAlreadyCompletedError,
+)
 from engine.models import Task, TaskGroup, TaskState
-from engine.users import Actor, can_work
+from engine.roles import split_list
+from engine.users import Actor, actor_for, can_work
 from engine.workflow import runtime
 
 
@@ -87,6 +94,7 @@ def claim(session: Session, task_id: int, *, actor: Actor) -> Task:
     if task.assignee and task.assignee != actor.username:
         raise ConcurrentUpdateError("该任务已被他人认领，请刷新")
     task.assignee = actor.username
+    _audit(session, task, actor, "task.claim")
     return task
 
 
@@ -126,6 +134,153 @@ def list_overdue(session: Session, *, limit: int = 200) -> list[Task]:
         select(Task)
         .where(Task.state == TaskState.OPEN, Task.due_at.is_not(None), Task.due_at < utcnow())
         .order_by(Task.due_at, Task.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def _open_task(session: Session, task_id: int) -> Task:
+    task = get(session, task_id)
+    if task.state != TaskState.OPEN:
+        raise TaskAlreadyCompletedError()
+    return task
+
+
+def _audit(session: Session, task: Task, actor: Actor, action: str, **detail: Any) -> None:
+    audit.record(
+        session,
+        actor=actor.username,
+        client_addr=actor.client_addr,
+        action=action,
+        object_type="task",
+        object_id=str(task.id),
+        case_id=task.case_id,
+        instance_id=task.instance_id,
+        detail={"bpmn_id": task.bpmn_id, "name": task.name, **detail},
+    )
+
+
+def unclaim(session: Session, task_id: int, *, actor: Actor) -> Task:
+    """Give a claimed task back to its group; only its assignee may."""
+    task = _open_task(session, task_id)
+    if task.assignee != actor.username:
+        raise NotPermittedError("只有任务的认领人可以退回认领")
+    task.assignee = None
+    _audit(session, task, actor, "task.unclaim")
+    return task
+
+
+def reassign(session: Session, task_id: int, *, actor: Actor, to_user: str, reason: str) -> Task:
+    """转办: hand a task to another officer who may work it, with a reason."""
+    task = _open_task(session, task_id)
+    if not can_work(actor, task):
+        raise NotPermittedError()
+    if not reason.strip():
+        raise InputError("请填写转办理由")
+    target = actor_for(session, to_user)
+    unassigned = Task(
+        unit_code=task.unit_code, candidate_groups=task.candidate_groups, candidate_users=task.candidate_users
+    )
+    if not can_work(target, unassigned):
+        raise InputError(f"用户「{to_user}」没有办理该任务的角色或不在本单位")
+    before = task.assignee
+    task.assignee = target.username
+    _audit(session, task, actor, "task.reassign", to=target.username, before=before, reason=reason.strip())
+    return task
+
+
+def save_draft(session: Session, task_id: int, *, actor: Actor, data: Mapping[str, Any]) -> Task:
+    """Keep the officer's unfinished input (unvalidated) without completing the task."""
+    task = _open_task(session, task_id)
+    if not can_work(actor, task):
+        raise NotPermittedError()
+    task.draft = {
+        str(k): (v if isinstance(v, str | int | float | bool | None) else str(v)) for k, v in data.items()
+    }
+    return task
+
+
+def return_targets(session: Session, task: Task) -> list[str]:
+    """The earlier user tasks this task may be sent back to (its `returnTo` property)."""
+    instance = instances.get(session, task.instance_id)
+    spec = registry.bundle_for(session, instance).task_spec(task.process_key, task.bpmn_id)
+    return split_list((spec.extensions or {}).get("returnTo"))
+
+
+def send_back(session: Session, task_id: int, *, actor: Actor, target: str, reason: str) -> Task:
+    """退回: send the case back to an earlier user task the BPMN allows; returns the new task."""
+    task = _open_task(session, task_id)
+    if not can_work(actor, task):
+        raise NotPermittedError()
+    if target not in return_targets(session, task):
+        raise InputError("该任务不允许退回到所选环节")
+    if not reason.strip():
+        raise InputError("请填写退回理由")
+    loaded = instances.load(session, instances.get(session, task.instance_id), actor)
+    earlier = runtime.last_completed(loaded.workflow, target)
+    if earlier is None:
+        raise InputError("所选环节尚未办理过，无法退回")
+    task.outcome = "returned"
+    runtime.reset_to(loaded.workflow, earlier)
+    instances.save(
+        session,
+        loaded,
+        actor=actor,
+        action="task.return",
+        object_type="task",
+        object_id=str(task.id),
+        detail={"bpmn_id": task.bpmn_id, "to": target, "reason": reason.strip()},
+    )
+    return _newest_open(session, task.instance_id, target)
+
+
+def withdraw(session: Session, task_id: int, *, actor: Actor, reason: str = "") -> Task:
+    """撤回: the officer who completed a task takes it back while the next steps are untouched."""
+    task = get(session, task_id)
+    if task.state != TaskState.COMPLETED or task.completed_by != actor.username:
+        raise NotPermittedError("只能撤回本人已办理的任务")
+    later = session.scalars(
+        select(Task).where(
+            Task.instance_id == task.instance_id, Task.created_at >= task.completed_at, Task.id > task.id
+        )
+    ).all()
+    if not later or any(t.state != TaskState.OPEN or t.assignee or t.draft for t in later):
+        raise ConcurrentUpdateError("后续环节已被处理，无法撤回")
+    loaded = instances.load(session, instances.get(session, task.instance_id), actor)
+    spiff_task = runtime.find_task(loaded.workflow, task.spiff_task_id)
+    if spiff_task is None:
+        raise ConcurrentUpdateError("后续环节已被处理，无法撤回")
+    runtime.reset_to(loaded.workflow, spiff_task)
+    instances.save(
+        session,
+        loaded,
+        actor=actor,
+        action="task.withdraw",
+        object_type="task",
+        object_id=str(task.id),
+        detail={"bpmn_id": task.bpmn_id, "reason": reason.strip()},
+    )
+    return _newest_open(session, task.instance_id, task.bpmn_id)
+
+
+def _newest_open(session: Session, instance_id: int, bpmn_id: str) -> Task:
+    query = (
+        select(Task)
+        .where(Task.instance_id == instance_id, Task.bpmn_id == bpmn_id, Task.state == TaskState.OPEN)
+        .order_by(Task.id.desc())
+    )
+    task = session.scalars(query).first()
+    if task is None:
+        raise ConcurrentUpdateError()
+    return task
+
+
+def list_done(session: Session, *, actor: Actor, limit: int = 200) -> list[Task]:
+    """已办: tasks the actor completed, newest first."""
+    query = (
+        select(Task)
+        .where(Task.completed_by == actor.username, Task.state == TaskState.COMPLETED)
+        .order_by(Task.completed_at.desc(), Task.id.desc())
         .limit(limit)
     )
     return list(session.scalars(query))

@@ -275,6 +275,25 @@ def complete(wf: BpmnWorkflow, task: SpiffTask, data: Mapping[str, Any]) -> None
     run(wf)
 
 
+def last_completed(wf: BpmnWorkflow, bpmn_id: str) -> SpiffTask | None:
+    """The most recently completed task of a BPMN element (None when it never ran)."""
+    done = [
+        t
+        for t in wf.get_tasks(state=SpiffState.COMPLETED)
+        if t.task_spec.bpmn_id == bpmn_id and t.task_spec.manual
+    ]
+    return max(done, key=lambda t: t.last_state_change) if done else None
+
+
+def reset_to(wf: BpmnWorkflow, task: SpiffTask) -> None:
+    """Make an earlier user task READY again, dropping what ran after it (退回 / 撤回)."""
+    try:
+        wf.reset_from_task_id(task.id)
+        run(wf)
+    except _FAILURES as exc:
+        raise WorkflowScriptError(_describe(exc)) from exc
+
+
 def evaluate(wf: BpmnWorkflow, task: SpiffTask, expression: str) -> Any:
     """Evaluate an expression in a task's data context with the workflow's (sandboxed) engine."""
     try:
