@@ -97,6 +97,11 @@ def _blank(raw: Any) -> bool:
     return raw is None or (isinstance(raw, str) and raw.strip() == "") or raw == []
 
 
+def convert(f: Field, raw: Any) -> Any:
+    """One non-blank submitted value converted to the field's type; ValueError with a Chinese message."""
+    return _convert(f, raw)
+
+
 def _convert(f: Field, raw: Any) -> Any:
     widget = f.widget
     if widget == "money":

@@ -284,3 +284,12 @@ def list_done(session: Session, *, actor: Actor, limit: int = 200) -> list[Task]
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+def context_values(session: Session, task: Task, actor: Actor) -> dict[str, Any]:
+    """The process data a task sees (for read-only display fields); deserializes one workflow."""
+    instance = instances.get(session, task.instance_id)
+    loaded = instances.load(session, instance, actor)
+    spiff_task = runtime.find_task(loaded.workflow, task.spiff_task_id)
+    data = runtime.task_data(spiff_task) if spiff_task is not None else runtime.workflow_data(loaded.workflow)
+    return {k: v for k, v in data.items() if isinstance(k, str) and not k.startswith("_")}

@@ -2,46 +2,44 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from flask import Flask, g, render_template
-from sqlalchemy import func, select
+from flask import Flask
 
-from engine import registry
 from engine.db import make_engine, make_session_factory
-from engine.models import InstanceStatus, ProcessInstance, Task, TaskState
+from webui import auth, display, errors, security
 from webui.config import Config
+from webui.db import close_session
+from webui.views import cases, inbox, tasks
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
 
 def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     """Build the app; `overrides` replace Config fields (tests pass database_url, run_scheduler)."""
     cfg = config or Config(**overrides)
     app = Flask(__name__)
-    app.config.update(SECRET_KEY=cfg.secret_key, YBJG=cfg)
-    engine = make_engine(cfg.database_url)
-    app.extensions["ybjg_sessions"] = make_session_factory(engine)
-
-    @app.teardown_appcontext
-    def _close_session(_exc: BaseException | None) -> None:
-        session = g.pop("db_session", None)
-        if session is not None:
-            session.close()
-
-    @app.get("/")
-    def index() -> str:
-        session = app.extensions["ybjg_sessions"]()
-        g.db_session = session
-        running = session.scalar(
-            select(func.count())
-            .select_from(ProcessInstance)
-            .where(ProcessInstance.status == InstanceStatus.RUNNING)
-        )
-        open_tasks = session.scalar(
-            select(func.count()).select_from(Task).where(Task.state == TaskState.OPEN)
-        )
-        return render_template(
-            "index.html", processes=registry.summaries(session), running=running, open_tasks=open_tasks
-        )
+    app.config.update(
+        SECRET_KEY=cfg.secret_key,
+        YBJG=cfg,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=cfg.secure_cookies,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SECURE=cfg.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=timedelta(minutes=cfg.session_minutes),
+        SESSION_REFRESH_EACH_REQUEST=True,
+        MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,
+    )
+    app.extensions["ybjg_sessions"] = make_session_factory(make_engine(cfg.database_url))
+    app.teardown_appcontext(close_session)
+    auth.login_manager.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+    display.init_app(app)
+    for blueprint in (auth.bp, inbox.bp, tasks.bp, cases.bp):
+        app.register_blueprint(blueprint)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
