@@ -309,3 +309,67 @@ class MessageWait(Base):
     name: Mapped[str] = mapped_column(String(128))
     correlation_key: Mapped[str | None] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(16))  # "catch" (waiting now) or "start" (event subprocess)
+
+
+class EvidenceFile(Base):
+    """证据材料: stored once with its SHA-256; a new upload of the same title is a new version."""
+
+    __tablename__ = "evidence_files"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    title: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(64), default="")  # 证据类型: 书证, 物证, 视听资料, 电子数据 …
+    file_name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(128))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("evidence_files.id"))
+    storage_key: Mapped[str] = mapped_column(String(255))  # path under the evidence store, never reused
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Comment(Base):
+    """A remark on a case (办案意见交流), kept forever like everything else."""
+
+    __tablename__ = "comments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    author: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Document(Base):
+    """文书: an official document generated from a template, numbered, hashed, attached to a case."""
+
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instances.id"))
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
+    kind: Mapped[str] = mapped_column(String(64))  # 行政处罚事先告知书 …
+    number: Mapped[str | None] = mapped_column(String(64))  # 文号, e.g. 渝北医保告〔2026〕3号
+    title: Mapped[str] = mapped_column(String(255))
+    file_name: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(255))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token for the JSON API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
