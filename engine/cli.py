@@ -22,7 +22,7 @@ from engine.clock import to_beijing
 from engine.db import default_url, make_engine, make_session_factory, unit_of_work
 from engine.errors import DefinitionInvalidError, DomainError, InputError
 from engine.models import InstanceStatus, ProcessInstance, Task
-from engine.users import SYSTEM, Actor, actor_for
+from engine.users import SYSTEM, Actor, actor_for, create_api_token
 
 
 class UsageError(Exception):
@@ -239,6 +239,13 @@ def cmd_calendar_confirm(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token_create(args: argparse.Namespace) -> int:
+    with unit_of_work(_factory()) as session:
+        token = create_api_token(session, args.user, args.name)
+    print(token)
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     with _factory()() as session:
         running = session.scalar(
@@ -324,6 +331,14 @@ def build_parser() -> argparse.ArgumentParser:
     cy.add_argument("year", type=int)
     cy.add_argument("--user")
     cy.set_defaults(func=cmd_calendar_confirm)
+
+    tok = sub.add_parser("token", help="API 令牌").add_subparsers(
+        dest="token_command", required=True, parser_class=_Parser
+    )
+    tc = tok.add_parser("create", help="为用户创建 API 令牌（只显示一次）")
+    tc.add_argument("user")
+    tc.add_argument("--name", default="api")
+    tc.set_defaults(func=cmd_token_create)
 
     sub.add_parser("status", help="概况").set_defaults(func=cmd_status)
     return p

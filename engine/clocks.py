@@ -47,6 +47,7 @@ DEFAULT_RULES: dict[str, tuple[int, ClockUnit, str]] = {
     "协作反馈": (30, ClockUnit.DAYS, "行政协作移送后等待协作部门反馈（地方规定，默认30日）"),
     "移交接收": (5, ClockUnit.WORKDAYS, "收到移交案件后决定是否立案（默认5个工作日）"),
     "回头看": (3, ClockUnit.MONTHS, "销号或零报告、未报告后开展回头看的期限（地方规定，默认3个月）"),
+    "立案监督建议": (3, ClockUnit.DAYS, "收到公安机关复议决定后3日内建议人民检察院立案监督（310第9条）"),
 }
 
 

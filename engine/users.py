@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.errors import InputError, NotFoundError
-from engine.models import Task, Unit, User, UserRole
+from engine.models import ApiToken, Task, Unit, User, UserRole
 from engine.roles import ROLE_NAMES
 
 
@@ -117,3 +117,18 @@ def create_user(
     )
     session.add(user)
     return user
+
+
+def token_digest(token: str) -> str:
+    """What is stored of an API token: its SHA-256."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_api_token(session: Session, username: str, name: str = "api") -> str:
+    """A new bearer token for `username`; returns the token, shown once (only its digest is kept)."""
+    user = session.scalars(select(User).where(User.username == username)).first()
+    if user is None or not user.is_active:
+        raise NotFoundError(f"用户「{username}」不存在或已停用")
+    token = "ybjg_" + secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, name=name[:64], token_sha256=token_digest(token)))
+    return token

@@ -6,14 +6,22 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from engine.db import make_engine, make_session_factory
-from webui import auth, display, errors, security
+from webui import api, auth, display, errors, security
 from webui.config import Config
 from webui.db import close_session
 from webui.views import cases, inbox, tasks
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+
+
+class IdConverter(IntegerConverter):
+    """A database id in a URL: 1 … 2**63-1, so an absurd number is a 404, not a database error."""
+
+    def __init__(self, url_map: Any) -> None:
+        super().__init__(url_map, min=1, max=2**63 - 1)
 
 
 def create_app(config: Config | None = None, **overrides: Any) -> Flask:
@@ -32,13 +40,14 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
         SESSION_REFRESH_EACH_REQUEST=True,
         MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,
     )
+    app.url_map.converters["id"] = IdConverter
     app.extensions["ybjg_sessions"] = make_session_factory(make_engine(cfg.database_url))
     app.teardown_appcontext(close_session)
     auth.login_manager.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     display.init_app(app)
-    for blueprint in (auth.bp, inbox.bp, tasks.bp, cases.bp):
+    for blueprint in (auth.bp, inbox.bp, tasks.bp, cases.bp, api.bp):
         app.register_blueprint(blueprint)
 
     @app.get("/healthz")

@@ -25,7 +25,7 @@ def visible_case(case_id: int) -> Case:
     return case
 
 
-@bp.get("/<int:case_id>")
+@bp.get("/<id:case_id>")
 @login_required
 def show(case_id: int) -> ResponseReturnValue:
     case = visible_case(case_id)

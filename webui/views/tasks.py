@@ -82,13 +82,13 @@ def _same_bureau(user: User) -> bool:
     return bureau_of(get_session(), user.unit_code) == actor().bureau
 
 
-@bp.get("/<int:task_id>")
+@bp.get("/<id:task_id>")
 @login_required
 def show(task_id: int) -> ResponseReturnValue:
     return _render(_visible_task(task_id))
 
 
-@bp.post("/<int:task_id>/complete")
+@bp.post("/<id:task_id>/complete")
 @login_required
 def complete(task_id: int) -> ResponseReturnValue:
     task = _visible_task(task_id)
@@ -108,7 +108,7 @@ def complete(task_id: int) -> ResponseReturnValue:
     return redirect(url_for("inbox.index"))
 
 
-@bp.post("/<int:task_id>/draft")
+@bp.post("/<id:task_id>/draft")
 @login_required
 def draft(task_id: int) -> ResponseReturnValue:
     _visible_task(task_id)
@@ -118,7 +118,7 @@ def draft(task_id: int) -> ResponseReturnValue:
     return redirect(url_for("tasks.show", task_id=task_id))
 
 
-@bp.post("/<int:task_id>/claim")
+@bp.post("/<id:task_id>/claim")
 @login_required
 def claim(task_id: int) -> ResponseReturnValue:
     _visible_task(task_id)
@@ -128,7 +128,7 @@ def claim(task_id: int) -> ResponseReturnValue:
     return redirect(url_for("tasks.show", task_id=task_id))
 
 
-@bp.post("/<int:task_id>/unclaim")
+@bp.post("/<id:task_id>/unclaim")
 @login_required
 def unclaim(task_id: int) -> ResponseReturnValue:
     _visible_task(task_id)
@@ -138,7 +138,7 @@ def unclaim(task_id: int) -> ResponseReturnValue:
     return redirect(url_for("inbox.index"))
 
 
-@bp.post("/<int:task_id>/reassign")
+@bp.post("/<id:task_id>/reassign")
 @login_required
 def reassign(task_id: int) -> ResponseReturnValue:
     _visible_task(task_id)
@@ -158,7 +158,7 @@ def reassign(task_id: int) -> ResponseReturnValue:
     return redirect(url_for("inbox.index"))
 
 
-@bp.post("/<int:task_id>/return")
+@bp.post("/<id:task_id>/return")
 @login_required
 def send_back(task_id: int) -> ResponseReturnValue:
     _visible_task(task_id)
@@ -178,7 +178,7 @@ def send_back(task_id: int) -> ResponseReturnValue:
     return redirect(url_for("inbox.index"))
 
 
-@bp.post("/<int:task_id>/withdraw")
+@bp.post("/<id:task_id>/withdraw")
 @login_required
 def withdraw(task_id: int) -> ResponseReturnValue:
     _visible_task(task_id)
