@@ -110,4 +110,4 @@ def test_validate_and_deploy(seeded, run, repo_root, tmp_path) -> None:
     code, out, _ = run("deploy", str(repo_root / "bpmn" / "penalty_case.bpmn"))
     assert code == 0 and "没有变化" in out
     code, out, _ = run("processes", "--json")
-    assert [p["key"] for p in json.loads(out)] == ["penalty_case"]
+    assert "penalty_case" in [p["key"] for p in json.loads(out)]
