@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine import audit
 from engine.errors import InputError, NotFoundError
 from engine.models import ApiToken, Task, Unit, User, UserRole
 from engine.roles import ROLE_NAMES
@@ -132,3 +133,58 @@ def create_api_token(session: Session, username: str, name: str = "api") -> str:
     token = "ybjg_" + secrets.token_urlsafe(32)
     session.add(ApiToken(user_id=user.id, name=name[:64], token_sha256=token_digest(token)))
     return token
+
+
+def update_user(
+    session: Session,
+    user_id: int,
+    *,
+    actor: str,
+    roles: Iterable[str],
+    unit_code: str,
+    full_name: str,
+    active: bool,
+) -> User:
+    """Change a user's roles, unit, name and whether they may sign in; audited."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFoundError("用户不存在")
+    wanted = sorted(set(roles))
+    unknown = [r for r in wanted if r not in ROLE_NAMES]
+    if unknown:
+        raise InputError(f"未知角色：{'、'.join(unknown)}")
+    if session.get(Unit, unit_code) is None:
+        raise InputError(f"未知单位：{unit_code}")
+    if not full_name.strip():
+        raise InputError("请填写姓名")
+    before = {
+        "roles": sorted(user.role_codes),
+        "unit": user.unit_code,
+        "active": user.is_active,
+        "name": user.full_name,
+    }
+    user.roles = [UserRole(role=r) for r in wanted]
+    user.unit_code = unit_code
+    user.full_name = full_name.strip()[:64]
+    user.is_active = active
+    after = {"roles": wanted, "unit": unit_code, "active": active, "name": user.full_name}
+    audit.record(
+        session, actor=actor, action="user.update", object_type="user", object_id=str(user.id), detail=after,
+        before=before, after=after,
+    )  # fmt: skip
+    return user
+
+
+def reset_password(session: Session, user_id: int, *, actor: str, password: str) -> None:
+    """Set a new password and lift any lock-out; audited (the password itself never is)."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFoundError("用户不存在")
+    if len(password) < 8:
+        raise InputError("新密码至少 8 位")
+    user.password_hash = hash_password(password)
+    user.failed_logins = 0
+    user.locked_until = None
+    audit.record(
+        session, actor=actor, action="user.reset_password", object_type="user", object_id=str(user.id)
+    )
