@@ -373,3 +373,55 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Notification(Base):
+    """An in-app message (the bell): a reminder, an escalation, a 催办."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_unread", "recipient", "read_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))  # reminder, escalation, urge, info
+    title: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text, default="")
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)  # one reminder per deadline step
+    created_by: Mapped[str] = mapped_column(String(64), default="system")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OutboxMessage(Base):
+    """Something to send to the outside world, written in the same transaction as the step that
+    caused it and sent after commit by a worker: retried with back-off, sent once per idempotency key."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    channel: Mapped[str] = mapped_column(String(32))  # email, webhook, dropfolder, sms
+    destination: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255), default="")
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class EscalationRule(Base):
+    """When to remind and escalate a deadline, in working days relative to the due day: one policy
+    table for every process (negative = before the deadline)."""
+
+    __tablename__ = "escalation_rules"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    step: Mapped[str] = mapped_column(String(32))  # remind_assignee, escalate_chief, escalate_deputy
+    offset_workdays: Mapped[int] = mapped_column(Integer)
+    recipient_role: Mapped[str] = mapped_column(String(64))  # "assignee" or a role code
+    process_key: Mapped[str] = mapped_column(String(128), default="")  # "" = every process
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
