@@ -20,6 +20,7 @@ from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _timer_module
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition as _BaseMessage
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG
@@ -109,6 +110,7 @@ class SpecBundle:
     def specs_for_run(self) -> tuple[Any, dict[str, Any]]:
         """A private copy of the specs for one workflow."""
         spec, subprocess_specs = pickle.loads(self._frozen)  # our own bytes, made above
+        _rewire_loops([spec, *subprocess_specs.values()])
         return spec, subprocess_specs
 
     def task_spec(self, process_key: str, bpmn_id: str) -> Any:
@@ -179,6 +181,17 @@ def load(
     wf.script_engine = script_engine
     _rewire_triggered_event_subprocesses(wf)
     return wf
+
+
+def _rewire_loops(specs: Iterable[Any]) -> None:
+    """Spiff connects each multi-instance child's completion to its parent only when it runs (its
+    own spec converter re-adds this on restore); without it a reloaded multi-instance never ends."""
+    for spec in specs:
+        for ts in spec.task_specs.values():
+            if isinstance(ts, LoopTask):
+                child = spec.task_specs[ts.task_spec]
+                if not child.completed_event.is_connected(ts.merge_child):
+                    child.completed_event.connect(ts.merge_child)
 
 
 def _rewire_triggered_event_subprocesses(wf: BpmnWorkflow) -> None:
