@@ -67,15 +67,38 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+_SNAPSHOTS: dict[str, list[tuple[str, list[dict[str, object]]]]] = {}
+
+
 @pytest.fixture
-def seeded(sf: sessionmaker[Session]) -> sessionmaker[Session]:
-    """Calendar, clock rules, the shipped processes and the demo accounts."""
+def seeded(sf: sessionmaker[Session], db_engine: Engine) -> sessionmaker[Session]:
+    """Calendar, clock rules, the shipped processes and the demo accounts. Seeded once per
+    database, then restored from a snapshot of the rows for every test (hashing 16 passwords
+    and deploying every file each time would cost seconds per test)."""
     from engine import seed
     from engine.db import unit_of_work
 
-    with unit_of_work(sf) as s:
-        seed.seed_reference(s)
-        seed.seed_demo_accounts(s)
+    key = str(db_engine.url)
+    if key not in _SNAPSHOTS:
+        with unit_of_work(sf) as s:
+            seed.seed_reference(s)
+            seed.seed_demo_accounts(s)
+        with db_engine.connect() as conn:
+            _SNAPSHOTS[key] = [
+                (table.name, [dict(row._mapping) for row in conn.execute(table.select())])
+                for table in Base.metadata.sorted_tables
+            ]
+        return sf
+    with db_engine.begin() as conn:
+        for name, rows in _SNAPSHOTS[key]:
+            if rows:
+                conn.execute(Base.metadata.tables[name].insert(), rows)
+        if db_engine.dialect.name == "postgresql":
+            for name, rows in _SNAPSHOTS[key]:
+                table = Base.metadata.tables[name]
+                if rows and "id" in table.c and table.c.id.autoincrement is not False:
+                    sequence = f"pg_get_serial_sequence('{name}', 'id')"
+                    conn.execute(text(f"SELECT setval({sequence}, (SELECT max(id) FROM {name}))"))
     return sf
 
 
