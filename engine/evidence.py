@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.clock import utcnow
-from engine.errors import InputError, NotFoundError
+from engine.errors import FormValidationError, InputError, NotFoundError
 from engine.models import Case, EvidenceFile
 from engine.users import Actor
 
@@ -268,7 +268,7 @@ def upload(
     task_id: int | None = None,
 ) -> EvidenceFile:
     """Store the bytes and record them as the next version of `title` in the caller's transaction.
-    Raises EvidenceRejectedError (type, size, empty), InputError (title, kind), NotFoundError."""
+    Raises EvidenceRejectedError (type, size, empty), FormValidationError (title, kind), NotFoundError."""
     title = " ".join((title or "").split())
     kind = (kind or "").strip()
     clean_name = safe_file_name(file_name)
@@ -278,9 +278,9 @@ def upload(
     if not title:
         title = clean_name.rsplit(".", 1)[0][:255]
     if len(title) > 255:
-        raise InputError("证据名称过长（最多 255 个字）")
+        raise FormValidationError({"title": "证据名称过长（最多 255 个字）"})
     if kind not in KINDS:
-        raise InputError(f"请选择证据类型（{'、'.join(KINDS)}）")
+        raise FormValidationError({"kind": f"请选择证据类型（{'、'.join(KINDS)}）"})
     # Lock the case row: two uploads of one title at once must not both become version 2.
     case = session.scalars(select(Case).where(Case.id == case_id).with_for_update()).first()
     if case is None:
@@ -395,11 +395,13 @@ def get(session: Session, evidence_id: int) -> EvidenceFile:
 
 
 def open_for_download(
-    session: Session, store: EvidenceStore, evidence_id: int, *, actor: Actor
+    session: Session, store: EvidenceStore, evidence_id: int, *, case_id: int, actor: Actor
 ) -> tuple[EvidenceFile, BinaryIO]:
     """The evidence row and its bytes, with an `evidence.download` audit event in the caller's
-    transaction. Raises NotFoundError when the row or its bytes are missing."""
+    transaction. Raises NotFoundError when the row is not the case's or its bytes are missing."""
     row = get(session, evidence_id)
+    if row.case_id != case_id:
+        raise NotFoundError(f"证据 {evidence_id} 不存在")
     stream = store.open(row.storage_key)
     try:
         audit.record(

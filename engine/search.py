@@ -149,7 +149,9 @@ def search(session: Session, actor: Actor, q: CaseQuery, *, page: int = 1, per_p
     query = build(q, actor)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     page = max(1, min(page, max(1, -(-total // per_page))))
-    ordered = query.order_by(Case.opened_at.desc(), Case.id.desc()).limit(per_page).offset((page - 1) * per_page)
+    ordered = (
+        query.order_by(Case.opened_at.desc(), Case.id.desc()).limit(per_page).offset((page - 1) * per_page)
+    )
     cases = list(session.scalars(ordered))
     return Page(_with_officers(session, cases), total, page, per_page)
 

@@ -232,6 +232,8 @@ def diagram_json(case_id: int, instance_id: int) -> ResponseReturnValue:
             "xml": d.xml,
             "states": d.states,
             "flows": d.flows,
+            "names": d.names,
+            "has_layout": d.has_layout,
         }
     )
     response.headers["Cache-Control"] = "private, no-store"
