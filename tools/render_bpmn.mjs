@@ -43,7 +43,8 @@ function parseArgs(argv) {
 async function newPage(context, bundles) {
   const page = await context.newPage();
   await page.route('**/*', (route) => route.abort()); // no network, ever
-  await page.setContent('<!DOCTYPE html><html><head><meta charset="utf-8"></head>'
+  await page.setContent('<!DOCTYPE html><html><head><meta charset="utf-8">'
+    + '<style>.view-drd { display: none }</style></head>'
     + '<body style="margin:0;background:#fff"><div id="canvas"></div></body></html>');
   for (const bundle of bundles) await page.addScriptTag({ path: join(MODULES, bundle) });
   for (const css of [
