@@ -12,16 +12,16 @@ from engine.db import make_engine, make_session_factory
 from webui import api, auth, display, errors, security
 from webui.config import Config
 from webui.db import close_session
-from webui.views import admin, cases, inbox, tasks
+from webui.views import admin, cases, documents, inbox, tasks
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
 
 class IdConverter(IntegerConverter):
-    """A database id in a URL: 1 … 2**63-1, so an absurd number is a 404, not a database error."""
+    """A database id in a URL: 1 … 2**31-1 (a 32-bit column), so an absurd number is a 404."""
 
     def __init__(self, url_map: Any) -> None:
-        super().__init__(url_map, min=1, max=2**63 - 1)
+        super().__init__(url_map, min=1, max=2**31 - 1)
 
 
 def create_app(config: Config | None = None, **overrides: Any) -> Flask:
@@ -47,7 +47,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     security.init_app(app)
     errors.init_app(app)
     display.init_app(app)
-    for blueprint in (auth.bp, inbox.bp, tasks.bp, cases.bp, api.bp, admin.bp):
+    for blueprint in (auth.bp, inbox.bp, tasks.bp, cases.bp, api.bp, admin.bp, documents.bp):
         app.register_blueprint(blueprint)
 
     @app.get("/healthz")

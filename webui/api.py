@@ -276,7 +276,7 @@ ID = {
     "name": "{name}",
     "in": "path",
     "required": True,
-    "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+    "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
 }
 COMMON = {"401": _error("未登录或令牌无效"), "403": _error("无权访问"), "404": _error("不存在")}
 
