@@ -457,14 +457,10 @@ def accepted_messages(wf: BpmnWorkflow) -> list[MessageWaitView]:
     if not wf.completed:
         active = [wf.spec, *(sp.spec for sp in wf.get_active_subprocesses())]
         for spec in active:
-            for ts in spec.task_specs.values():
-                sub = getattr(ts, "spec", None)
-                # An event subprocess is a subprocess task with no incoming flow.
-                if (
-                    not ts.inputs
-                    and getattr(ts, "event_definition", None) is None
-                    and sub in wf.subprocess_specs
-                ):
+            # Spiff lists a process's event subprocesses in its start task's trigger_specs.
+            for name in getattr(spec.start, "trigger_specs", ()):
+                sub = getattr(spec.task_specs.get(name), "spec", None)
+                if sub in wf.subprocess_specs:
                     start = _event_subprocess_message(wf.subprocess_specs[sub])
                     if start is not None:
                         out.append(MessageWaitView(start, "start", None))

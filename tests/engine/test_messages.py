@@ -142,3 +142,16 @@ def test_a_triggered_event_subprocess_does_not_leak_into_other_instances(seeded,
     with seeded() as s:
         kinds = {w.name: w.kind for w in messages.accepted(s, third)}
     assert kinds == {"police_reply": "catch", "case_suspend": "start"}
+
+
+def test_an_event_subprocess_can_be_triggered_again(seeded, two: list[int]) -> None:
+    instance_id = two[0]
+    for round_ in (1, 2):
+        with unit_of_work(seeded) as s:
+            messages.deliver(
+                s, "case_suspend", actor=SYSTEM, payload={"reason": f"第{round_}次"}, instance_id=instance_id
+            )
+        complete(seeded, only_task(seeded, instance_id, "record_resume").id, "officer1", resume_note="恢复")
+    with seeded() as s:
+        row = s.scalars(select(LegalClock).where(LegalClock.instance_id == instance_id)).one()
+        assert row.status == "running" and len(row.suspensions) == 2
