@@ -19,9 +19,10 @@ from engine import audit, cases, document_context, instances, numbering, registr
 from engine.clock import utcnow
 from engine.db import ROOT
 from engine.errors import DomainError, InputError, NotFoundError, NotPermittedError
-from engine.models import Case, Document, Task
+from engine.models import Case, Document, ProcessInstance, Task
 from engine.roles import split_list
-from engine.users import Actor
+from engine.users import SYSTEM, Actor
+from engine.workflow import runtime
 
 DEFAULT_STORE = ROOT / "instance" / "documents"
 
@@ -38,6 +39,14 @@ KINDS: dict[str, str] = {
     "涉嫌犯罪案件移送书": "移",
 }
 FILING_KIND = "立案审批表"
+
+# Documents whose 文号 a process script may already have drawn (document_number('罚') …), and the
+# process variable it went into: the document then carries that number instead of a second one.
+PROCESS_NUMBERS = {
+    "行政处罚事先告知书": "notice_number",
+    "行政处罚决定书": "decision_number",
+    "涉嫌犯罪案件移送书": "referral_no",
+}
 
 # Who works cases and so may issue documents; 督办, 流程管理员 and 系统管理员 only read them.
 CASE_ROLES = frozenset(
@@ -102,9 +111,10 @@ def issue(
     task = _task_of_case(session, task_id, case.id) if task_id is not None else None
 
     had_number = bool(case.number)
-    number = _number_for(session, case, kind, code)
+    drawn = _process_number(session, case, kind, code, task)
+    number = drawn or _number_for(session, case, kind, code)
     now = utcnow()
-    context = document_context.build(session, case.id, kind=kind, number=number, now=now)
+    context = document_context.build(session, case.id, kind=kind, number=number, now=now, task=task)
     data = renderer.render(kind, context)
     digest = hashlib.sha256(data).hexdigest()
     # A fresh key per document: files are never overwritten, and a rolled-back issue leaves only an
@@ -145,6 +155,7 @@ def issue(
             "size": len(data),
             "task_id": task_id,
             "case_number_assigned": kind == FILING_KIND and not had_number,
+            "number_from_process": drawn is not None,
         },
     )
     return document
@@ -196,6 +207,11 @@ def list_for_case(session: Session, case_id: int) -> list[Document]:
     return list(session.scalars(query))
 
 
+def creator_names(session: Session, docs: list[Document]) -> dict[str, str]:
+    """Username → full name of the documents' creators (the username itself when unknown)."""
+    return document_context.full_names(session, {d.created_by for d in docs})
+
+
 def documents_for_task(session: Session, task: Task) -> list[str]:
     """The document names the task's spec lists in its `documents` property (comma-separated)."""
     instance = instances.get(session, task.instance_id)
@@ -226,6 +242,40 @@ def _number_for(session: Session, case: Case, kind: str, code: str) -> str:
     if not case.number:
         case.number = numbering.format_number(session, code, case.unit_code)
     return str(case.number)
+
+
+def _process_number(session: Session, case: Case, kind: str, code: str, task: Task | None) -> str | None:
+    """The 文号 a process of the case already drew for this document and no document carries yet.
+    Reads the process data (deserializes the case's instances), only for the PROCESS_NUMBERS kinds."""
+    variable = PROCESS_NUMBERS.get(kind)
+    if variable is None:
+        return None
+    wanted = f"{numbering._prefix(session, case.unit_code)}{code}〔"
+    query = (
+        select(ProcessInstance).where(ProcessInstance.case_id == case.id).order_by(ProcessInstance.id.desc())
+    )
+    found = list(session.scalars(query))
+    found.sort(key=lambda i: task is None or i.id != task.instance_id)  # the issuing task's instance first
+    for instance in found:
+        try:
+            loaded = instances.load(session, instance, SYSTEM)
+        except DomainError:
+            continue  # an instance that cannot load has nothing to offer; the document gets a fresh number
+        spiff_task = (
+            runtime.find_task(loaded.workflow, task.spiff_task_id)
+            if task and task.instance_id == instance.id
+            else None
+        )
+        data = (
+            runtime.task_data(spiff_task)
+            if spiff_task is not None
+            else runtime.workflow_data(loaded.workflow)
+        )
+        value = data.get(variable)
+        if isinstance(value, str) and value.startswith(wanted):
+            taken = session.scalar(select(Document.id).where(Document.number == value).limit(1))
+            return None if taken is not None else value
+    return None
 
 
 def _ensure_same_bureau(actor: Actor, unit_code: str) -> None:

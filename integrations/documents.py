@@ -183,7 +183,17 @@ def _plain(value: Any) -> str:
 
 
 def _figures(value: Decimal | int | str) -> str:
-    return str(Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+    try:
+        return str(Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+    except ArithmeticError:  # not a number: print what was entered rather than fail the document
+        return str(value)
+
+
+def _cn_num(value: Any) -> str:
+    try:
+        return chinese_number(int(value))
+    except (TypeError, ValueError):
+        return str(value or "")
 
 
 def _yuan(value: Any, empty: str = BLANK) -> str:
@@ -195,7 +205,10 @@ def _yuan(value: Any, empty: str = BLANK) -> str:
 def _capital(value: Any, empty: str = BLANK) -> str:
     if value in (None, "") or isinstance(value, Undefined):
         return empty
-    return rmb_capital(value)
+    try:
+        return rmb_capital(value)
+    except (ValueError, ArithmeticError):  # not an amount: leave the line to be filled in by hand
+        return empty
 
 
 def _cn_date(value: Any, empty: str = DATE_BLANK) -> str:
@@ -225,7 +238,7 @@ def _environment(template_dir: Path) -> SandboxedEnvironment:
         yuan=_yuan,
         capital=_capital,
         cn_date=_cn_date,
-        cn_num=chinese_number,
+        cn_num=_cn_num,
         blank=_blank,
         figures=_figures,
     )
@@ -238,7 +251,7 @@ BODY_FONT, TITLE_FONT, HEADING_FONT, LATIN_FONT = "仿宋", "宋体", "黑体", 
 BODY_SIZE, TITLE_SIZE, TABLE_SIZE, FOOTER_SIZE = Pt(16), Pt(22), Pt(12), Pt(14)
 LINE = Pt(28)
 INDENT = Pt(32)  # two characters of 三号
-LABEL_WIDTH = Cm(3.0)
+LABEL_WIDTH = Cm(3.4)
 TEXT_WIDTH = Cm(21.0 - 2.8 - 2.6)
 
 
@@ -414,6 +427,8 @@ class _Builder:
         table.alignment = WD_TABLE_ALIGNMENT.CENTER
         table.autofit = False
         for i, row in enumerate(cells):
+            tr_pr = table.rows[i]._tr.get_or_add_trPr()
+            tr_pr.append(OxmlElement("w:cantSplit"))  # a signature box never breaks over two pages
             for j, text in enumerate(row):
                 cell = table.cell(i, j)
                 if j == len(row) - 1 and len(row) < width:
@@ -421,6 +436,8 @@ class _Builder:
                 self._cell(cell, text)
             for j in range(width):
                 table.cell(i, j).width = widths[j]
+        for j, column in enumerate(table.columns):
+            column.width = widths[j]  # the table grid: LibreOffice lays columns out from it, Word from cells
         _format(self._paragraph(), exact=Pt(12))  # Word needs a paragraph between two tables
 
     def _cell(self, cell: _Cell, text: str) -> None:
