@@ -110,6 +110,11 @@ def case_documents(case: Case) -> list[Document]:
 
 
 @bp.app_template_global()
+def document_creators(docs: list[Document]) -> dict[str, str]:
+    return documents.creator_names(get_session(), docs)
+
+
+@bp.app_template_global()
 def document_kinds() -> list[str]:
     return list(documents.KINDS)
 
