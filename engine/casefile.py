@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from engine import diagram
+from engine import cases, diagram
 from engine.models import AuditEvent, Case, LegalClock, ProcessInstance, Task, TaskState, User
 from engine.roles import role_name
 
@@ -64,7 +64,12 @@ CASE_FIELDS = {
     "amount_involved": "涉案金额",
     "amount_recovered": "追回金额",
     "fine": "罚款",
-    "penalty_interest": "违约金",
+    "penalty_interest": "加处罚款",
+    "liquidated_damages": "违约金",
+    "institution_type": "机构类型",
+    "clue_source": "线索来源",
+    "referral_destination": "移送部门",
+    "referral_result": "移送结果",
     "legal_review": "法制审核",
     "collective_discussion": "集体讨论",
     "published": "公示",
@@ -72,6 +77,8 @@ CASE_FIELDS = {
 }
 VALUE_NAMES: dict[str, dict[str, str]] = {
     "party_type": {"institution": "定点医药机构", "person": "参保人"},
+    "institution_type": cases.INSTITUTION_TYPES,
+    "clue_source": cases.CLUE_SOURCES,
     "status": {
         "clue": "线索核查",
         "open": "已立案",

@@ -16,10 +16,37 @@ from engine.errors import InputError, NotFoundError
 from engine.functions import money
 from engine.models import Case, ProcessInstance
 
-TEXT_FIELDS = {"stage", "outcome", "status", "title", "party_name", "party_type"}
-MONEY_FIELDS = {"amount_involved", "amount_recovered", "fine", "penalty_interest"}
+TEXT_FIELDS = {
+    "stage",
+    "outcome",
+    "status",
+    "title",
+    "party_name",
+    "party_type",
+    "institution_type",
+    "clue_source",
+    "referral_destination",
+    "referral_result",
+}
+MONEY_FIELDS = {"amount_involved", "amount_recovered", "fine", "penalty_interest", "liquidated_damages"}
 FLAG_FIELDS = {"legal_review", "collective_discussion", "published"}
 CASE_STATUSES = {"clue", "open", "not_filed", "suspended", "closed", "terminated", "referred"}
+# The codes of the start forms' enums; the labels are what statistics and the case file show.
+INSTITUTION_TYPES = {
+    "public_hospital": "公立医院",
+    "private_hospital": "民营医院",
+    "primary_care": "基层医疗卫生机构",
+    "clinic": "诊所、门诊部",
+    "pharmacy": "定点零售药店",
+    "other": "其他机构",
+}
+CLUE_SOURCES = {
+    "inspection": "日常检查",
+    "report": "举报投诉",
+    "smart": "智能监管疑点",
+    "transfer": "其他机关移交",
+    "assigned": "上级交办",
+}
 
 
 def get(session: Session, case_id: int) -> Case:
@@ -47,7 +74,12 @@ class CaseOps:
         if self.instance.case_id is not None:
             self.update_case(**fields)
             return self.instance.case_id
-        case = Case(unit_code=self.instance.unit_code or "-", status="clue", opened_at=utcnow())
+        case = Case(
+            unit_code=self.instance.unit_code or "-",
+            status="clue",
+            kind=self.instance.process_key,
+            opened_at=utcnow(),
+        )
         _apply(case, fields)
         self.session.add(case)
         self.session.flush()  # the id goes on the instance and every task projected after this step

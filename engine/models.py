@@ -122,11 +122,18 @@ class Case(Base):
     amount_involved: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     amount_recovered: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     fine: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
-    penalty_interest: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    penalty_interest: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))  # 加处罚款 (法72)
+    liquidated_damages: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))  # 协议违约金
+    # The process that opened the case (penalty_case, ledger_clearance, referral_police …).
+    kind: Mapped[str] = mapped_column(String(64), default="", server_default="", index=True)
+    institution_type: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    clue_source: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    referral_destination: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    referral_result: Mapped[str] = mapped_column(String(64), default="", server_default="")
     legal_review: Mapped[bool] = mapped_column(Boolean, default=False)
     collective_discussion: Mapped[bool] = mapped_column(Boolean, default=False)
     published: Mapped[bool] = mapped_column(Boolean, default=False)
-    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
