@@ -3,6 +3,8 @@ read ready user tasks and pending timers. The rest of the engine sees plain valu
 
 from __future__ import annotations
 
+import gc
+import io
 import json
 import pickle
 from collections.abc import Iterable, Mapping
@@ -101,21 +103,69 @@ class SpecBundle:
         # Spiff rewrites specs at run time (Camunda multi-instance tasks, event subprocesses once
         # triggered), so no two workflows may share spec objects: each run gets its own copy.
         # A pickle of the freshly parsed objects, made here in-process (never read from outside):
-        # a faithful copy, where Spiff's spec serializer loses event subprocess wiring.
-        self._frozen = pickle.dumps((self.spec, self.subprocess_specs), protocol=pickle.HIGHEST_PROTOCOL)
+        # a faithful copy, where Spiff's spec serializer loses event subprocess wiring. What Spiff
+        # only reads (forms, extensions, decision tables) is shared by every copy, not copied:
+        # that is most of the objects, and copying is most of a task completion's cost.
+        self._shared = _read_only_parts(self.all_specs())
+        buffer = io.BytesIO()
+        _SharingPickler(buffer, self._shared).dump((self.spec, self.subprocess_specs))
+        self._frozen = buffer.getvalue()
 
     def all_specs(self) -> list[Any]:
         return [self.spec, *self.subprocess_specs.values()]
 
     def specs_for_run(self) -> tuple[Any, dict[str, Any]]:
         """A private copy of the specs for one workflow."""
-        spec, subprocess_specs = pickle.loads(self._frozen)  # our own bytes, made above
+        # Unpickling allocates thousands of objects, each allocation counting towards a garbage
+        # collection that walks the whole heap; none of them can be garbage yet.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            spec, subprocess_specs = _SharingUnpickler(io.BytesIO(self._frozen), self._shared).load()
+        finally:
+            if collecting:
+                gc.enable()
         _rewire_loops([spec, *subprocess_specs.values()])
         return spec, subprocess_specs
 
     def task_spec(self, process_key: str, bpmn_id: str) -> Any:
         spec = self.spec if process_key == self.spec.name else self.subprocess_specs[process_key]
         return spec.task_specs[bpmn_id]
+
+
+def _read_only_parts(specs: Iterable[Any]) -> dict[int, Any]:
+    """The parts of task specs that Spiff never changes at run time, by object id."""
+    parts: dict[int, Any] = {}
+    for spec in specs:
+        for ts in spec.task_specs.values():
+            for name in _READ_ONLY_ATTRIBUTES:
+                value = getattr(ts, name, None)
+                if value is not None:
+                    parts[id(value)] = value
+    return parts
+
+
+_READ_ONLY_ATTRIBUTES = ("extensions", "form", "dmnEngine")
+
+
+class _SharingPickler(pickle.Pickler):
+    def __init__(self, file: io.BytesIO, shared: dict[int, Any]) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._shared_ids = shared
+
+    def persistent_id(self, obj: Any) -> int | None:
+        return id(obj) if id(obj) in self._shared_ids else None
+
+
+class _SharingUnpickler(pickle.Unpickler):
+    """Reads only the bundle's own bytes (made in this process, never from outside)."""
+
+    def __init__(self, file: io.BytesIO, shared: dict[int, Any]) -> None:
+        super().__init__(file)
+        self._shared = shared
+
+    def persistent_load(self, pid: Any) -> Any:
+        return self._shared[pid]
 
 
 @dataclass(frozen=True)
