@@ -4,6 +4,7 @@ Bad input prints one line and exits 2; it never prints a traceback for a user's 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -17,9 +18,21 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import audit, calendar, instances, migrate, registry, seed, tasks, timers
+from engine import (
+    audit,
+    calendar,
+    demo,
+    documents,
+    evidence,
+    instances,
+    migrate,
+    registry,
+    seed,
+    tasks,
+    timers,
+)
 from engine.clock import to_beijing
-from engine.db import default_url, make_engine, make_session_factory, unit_of_work
+from engine.db import ROOT, default_url, make_engine, make_session_factory, unit_of_work
 from engine.errors import DefinitionInvalidError, DomainError, InputError
 from engine.models import InstanceStatus, ProcessInstance, Task
 from engine.users import SYSTEM, Actor, actor_for, create_api_token
@@ -66,11 +79,32 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+# The .docx generator lives in integrations/, which engine/ never imports; the CLI is an entry point and
+# wires it in by name, as webui/views/documents.py does for the web.
+DOCX_RENDERER = ("integrations.documents", "DocxRenderer")
+
+
+def demo_stores() -> demo.Stores:
+    """The renderer and the document and evidence directories (YBJG_DOCUMENT_DIR, YBJG_EVIDENCE_DIR,
+    default under instance/, the same as the web app's)."""
+    module, name = DOCX_RENDERER
+    renderer: documents.Renderer = getattr(importlib.import_module(module), name)()
+    instance_dir = ROOT / "instance"
+    return demo.Stores(
+        renderer,
+        Path(os.environ.get("YBJG_DOCUMENT_DIR") or instance_dir / "documents"),
+        evidence.EvidenceStore(os.environ.get("YBJG_EVIDENCE_DIR") or instance_dir / "evidence"),
+    )
+
+
 def cmd_seed(args: argparse.Namespace) -> int:
     with unit_of_work(_factory()) as session:
         counts = seed.seed_reference(session)
         if args.demo:
             counts["users"] = seed.seed_demo_accounts(session)
+    if args.demo:  # after the accounts are committed: the demo cases are worked by them
+        with unit_of_work(_factory()) as session:
+            counts["demo_cases"] = demo.seed_demo_cases(session, demo_stores())
     print(" ".join(f"{k}={v}" for k, v in counts.items()))
     return 0
 
@@ -266,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     db.add_parser("upgrade", help="迁移到最新版本").set_defaults(func=cmd_db_upgrade)
 
-    s = sub.add_parser("seed", help="写入工作日历、期限规则、内置流程（--demo 加演示账号）")
+    s = sub.add_parser("seed", help="写入工作日历、期限规则、内置流程（--demo 加演示账号和演示案件）")
     s.add_argument("--demo", action="store_true")
     s.set_defaults(func=cmd_seed)
 
