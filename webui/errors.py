@@ -9,6 +9,7 @@ from flask import Flask, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
+from engine.documents import DocumentFileError
 from engine.errors import (
     CalendarError,
     ConcurrentUpdateError,
@@ -36,7 +37,10 @@ STATUS: dict[type[DomainError], int] = {
     CalendarError: 400,
     SandboxError: 500,
     WorkflowScriptError: 500,
+    DocumentFileError: 500,
 }
+# Server-side faults whose detail is still plain Chinese a user may read (which document is broken).
+SAFE_DETAIL: tuple[type[DomainError], ...] = (DocumentFileError,)
 
 HTTP_MESSAGES = {
     400: "请求有误",
@@ -70,11 +74,11 @@ def _render(status: int, message: str, **extra: object) -> ResponseReturnValue:
 def handle_domain_error(exc: DomainError) -> ResponseReturnValue:
     status = status_of(exc)
     if status >= 500:
-        log.error("workflow failure: %s", exc.detail)
+        log.error("%s: %s", type(exc).__name__, exc.detail)
     extra: dict[str, object] = {}
     if isinstance(exc, FormValidationError):
         extra["fields"] = exc.errors
-    message = exc.message if status >= 500 else exc.detail
+    message = exc.message if status >= 500 and not isinstance(exc, SAFE_DETAIL) else exc.detail
     return _render(status, message, **extra)
 
 

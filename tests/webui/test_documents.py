@@ -175,7 +175,11 @@ def test_tampered_file_is_not_served(seeded, as_user, case: Driver, store: Path)
     [document] = _documents(seeded)
     (store / document.storage_key).write_bytes(b"changed")
     response = officer.get(f"/documents/{document.id}/download")
-    assert response.status_code != 200 and "SHA-256 不符" in response.get_data(as_text=True)
+    assert response.status_code == 500 and "SHA-256 不符" in response.get_data(as_text=True)
+    (store / document.storage_key).unlink()
+    response = officer.get(f"/documents/{document.id}/download")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 500 and "文件缺失" in html and "Traceback" not in html
     assert _events(seeded, "document.download") == []
 
 
@@ -211,3 +215,20 @@ def test_panels_for_the_case_page_and_the_task_page(app, seeded, as_user, case: 
         app, seeded, "supervisor", '{% include "_task_documents_panel.html" %}', task=fresh, case=row
     )
     assert "本环节文书" in html and 'name="task_id"' not in html
+    # …and the pages include them.
+    chief = as_user("chief")
+    assert 'id="documents"' in chief.get(f"/cases/{task.case_id}").get_data(as_text=True)
+    page = chief.get(f"/tasks/{task.id}").get_data(as_text=True)
+    assert 'id="task-documents"' in page and "渝北医保立〔2024〕1号" in page
+
+
+def test_storage_directories_come_from_the_environment(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from webui.config import Config
+
+    monkeypatch.setenv("YBJG_EVIDENCE_DIR", str(tmp_path / "e"))
+    monkeypatch.setenv("YBJG_DOCUMENT_DIR", str(tmp_path / "d"))
+    assert (Config().evidence_dir, Config().document_dir) == (tmp_path / "e", tmp_path / "d")
+    monkeypatch.delenv("YBJG_EVIDENCE_DIR")
+    monkeypatch.delenv("YBJG_DOCUMENT_DIR")
+    assert Config().evidence_dir.parts[-2:] == ("instance", "evidence")
+    assert Config().document_dir.parts[-2:] == ("instance", "documents")

@@ -56,7 +56,8 @@ def visible_case(case_id: int) -> Case:
 
 
 def evidence_store() -> evidence.EvidenceStore:
-    root = current_app.config.get("YBJG_EVIDENCE_DIR") or Path(current_app.instance_path) / "evidence"
+    """Where evidence files live: YBJG_EVIDENCE_DIR (webui/config.py; a test may set app.config)."""
+    root = current_app.config.get("YBJG_EVIDENCE_DIR") or current_app.config["YBJG"].evidence_dir
     return evidence.EvidenceStore(root)
 
 

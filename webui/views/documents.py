@@ -24,9 +24,8 @@ DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.docu
 
 
 def document_store() -> Path:
-    """Where generated files live: app.config["YBJG_DOCUMENT_DIR"], else instance/documents/."""
-    configured = current_app.config.get("YBJG_DOCUMENT_DIR")
-    return Path(configured) if configured else documents.DEFAULT_STORE
+    """Where generated files live: YBJG_DOCUMENT_DIR (webui/config.py; a test may set app.config)."""
+    return Path(current_app.config.get("YBJG_DOCUMENT_DIR") or current_app.config["YBJG"].document_dir)
 
 
 def _renderer() -> documents.Renderer:
