@@ -9,7 +9,7 @@ CHROMIUM   := /usr/bin/chromium
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: install node_modules chromium run test lint docs bench clean
+.PHONY: install node_modules modeller chromium run test lint docs bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
@@ -32,6 +32,18 @@ $(NODE_STAMP): package.json $(wildcard package-lock.json)
 
 node_modules: $(NODE_STAMP)
 
+# The embedded modeller (bpmn-js/dmn-js + Camunda 7 properties panels) bundled by esbuild into
+# webui/static/build/ (git-ignored, never committed): webui/static/modeller/build.mjs.
+MODELLER := webui/static/build/modeller.js
+$(MODELLER): $(NODE_STAMP) $(wildcard webui/static/modeller/*.js webui/static/modeller/*.css webui/static/modeller/*.mjs)
+	@if [ -x node_modules/.bin/esbuild ]; then \
+		node webui/static/modeller/build.mjs; \
+	else \
+		echo "note: esbuild missing (npm ci did not run); the embedded modeller is not built"; \
+	fi
+
+modeller: $(MODELLER)
+
 # Headless Chromium for tools/render_bpmn.mjs, with a CJK font so that Chinese labels render.
 chromium:
 	@if [ -x $(CHROMIUM) ] && fc-list :lang=zh 2>/dev/null | grep -q .; then \
@@ -43,7 +55,7 @@ chromium:
 			"(browser tests are skipped, or fail under CI)"; \
 	fi
 
-run: install node_modules
+run: install node_modules modeller
 	$(BIN)/ybjg db upgrade
 	$(BIN)/ybjg seed --demo
 	$(BIN)/python -m webui --host $(HOST) --port $(PORT)
@@ -51,7 +63,7 @@ run: install node_modules
 lint: install
 	$(BIN)/ruff check .
 
-test: install lint node_modules chromium
+test: install lint node_modules modeller chromium
 	$(BIN)/pytest
 
 # docs/processes.md and docs/processes/*.png from bpmn/ (tests/tools/test_catalogue.py checks it is current).
@@ -62,4 +74,4 @@ bench: install
 	$(BIN)/python bench/engine.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache node_modules
+	rm -rf $(VENV) instance .pytest_cache node_modules webui/static/build

@@ -432,3 +432,38 @@ class EscalationRule(Base):
     recipient_role: Mapped[str] = mapped_column(String(64))  # "assignee" or a role code
     process_key: Mapped[str] = mapped_column(String(128), default="")  # "" = every process
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ProcessDraft(Base):
+    """A process owner's unfinished edit of one BPMN/DMN file in the modeller, kept until deployed."""
+
+    __tablename__ = "process_drafts"
+    __table_args__ = (UniqueConstraint("owner", "file_name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    file_name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))  # "bpmn" or "dmn"
+    xml: Mapped[str] = mapped_column(Text)
+    base_sha256: Mapped[str] = mapped_column(String(64), default="")  # the deployed file it started from
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class InstanceMigration(Base):
+    """One move of a running instance to another definition version, with what moving it back needs."""
+
+    __tablename__ = "instance_migrations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    from_definition_id: Mapped[int] = mapped_column(ForeignKey("definitions.id"))
+    to_definition_id: Mapped[int] = mapped_column(ForeignKey("definitions.id"))
+    from_pins: Mapped[dict[str, int]] = mapped_column(JSON)
+    to_pins: Mapped[dict[str, int]] = mapped_column(JSON)
+    state_before: Mapped[str] = mapped_column(Text)
+    serializer_version_before: Mapped[str] = mapped_column(String(16))
+    tasks_before: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # open task rows as they were
+    lock_version_after: Mapped[int] = mapped_column(Integer)
+    audit_seq: Mapped[int] = mapped_column(Integer)  # the migration's own audit event
+    migrated_by: Mapped[str] = mapped_column(String(64))
+    migrated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reverted_by: Mapped[str | None] = mapped_column(String(64))
+    reverted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

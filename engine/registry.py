@@ -128,11 +128,23 @@ def _source(d: Definition) -> SourceFile:
 
 def pins_for_start(session: Session, key: str) -> dict[str, int]:
     """The newest version of the process and of everything it calls or decides with, transitively."""
-    root = get_latest(session, key)
+    return pins_for(session, get_latest(session, key))
+
+
+def pins_for(session: Session, root: Definition) -> dict[str, int]:
+    """Pins for running `root` (any version of its process): that version, and the newest version
+    of everything it calls or decides with, transitively. Used at start and when migrating."""
     latest = {d.key: d for d in latest_definitions(session)}
-    infos = {f.name: f for f in files_from_sources({_source(d) for d in latest.values()})}
+    latest[root.key] = root
+    infos: dict[str, FileInfo] = {}  # by sha256: a key's older version may share a file name
+
+    def info_of(d: Definition) -> FileInfo:
+        if d.sha256 not in infos:
+            infos[d.sha256] = files_from_sources([_source(d)])[0]
+        return infos[d.sha256]
+
     pins: dict[str, int] = {}
-    todo = [key]
+    todo = [root.key]
     while todo:
         k = todo.pop()
         if k in pins:
@@ -141,10 +153,26 @@ def pins_for_start(session: Session, key: str) -> dict[str, int]:
         if d is None:
             raise NotFoundError(f"流程或决策表「{k}」尚未部署")
         pins[k] = d.id
-        info = infos[d.file_name]
+        info = info_of(d)
         todo += sorted(info.calls.get(k, set())) + sorted(info.decision_refs.get(k, set()))
-    assert pins[key] == root.id
     return pins
+
+
+def versions_of(session: Session, key: str) -> list[Definition]:
+    """Every deployed version of `key`, newest first (NotFoundError when none)."""
+    rows = list(
+        session.scalars(select(Definition).where(Definition.key == key).order_by(Definition.version.desc()))
+    )
+    if not rows:
+        raise NotFoundError(f"流程或决策表「{key}」尚未部署")
+    return rows
+
+
+def latest_file(session: Session, file_name: str) -> Definition | None:
+    """The newest deployed definition that came from the file `file_name` (its XML is the file)."""
+    return session.scalars(
+        select(Definition).where(Definition.file_name == file_name).order_by(Definition.id.desc()).limit(1)
+    ).first()
 
 
 class _BundleCache:
