@@ -23,6 +23,11 @@ The case record (engine/cases.py), written by scripts so statistics never read w
                              published
     assign_case_number(kind) give the case its 文号 once (e.g. 渝北医保立〔2024〕3号) and return it
     document_number(kind)    a fresh 文号 of a kind of document (罚, 告, 移 …) for this case's unit
+
+Referrals (engine/referrals.py):
+    send_referral(number, destination, receiver, suspected_offence=…, facts=…, basis=…)
+                             record referral `number` to agency `destination` (police, discipline,
+                             health_commission …) and queue its package; returns the channel
 """
 
 from __future__ import annotations
@@ -146,6 +151,9 @@ def build(book: ClockBook) -> dict[str, Callable[..., Any]]:
 
 
 CASE_FUNCTIONS = frozenset({"open_case", "update_case", "assign_case_number", "document_number"})
+REFERRAL_FUNCTIONS = frozenset({"send_referral"})
 
 # Every name an expression may call; the registry's validation treats them as known.
-NAMES = frozenset(build(ClockBook(calendar.WorkCalendar(), {}, "probe"))) | CASE_FUNCTIONS
+NAMES = (
+    frozenset(build(ClockBook(calendar.WorkCalendar(), {}, "probe"))) | CASE_FUNCTIONS | REFERRAL_FUNCTIONS
+)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import audit, cases, clocks, forms, functions, registry
+from engine import audit, cases, clocks, forms, functions, referrals, registry
 from engine.clock import utcnow
 from engine.errors import ConcurrentUpdateError, NotFoundError, WorkflowScriptError
 from engine.models import (
@@ -95,7 +95,11 @@ SCRIPT_TIME_LIMIT = 3.0  # seconds per expression or script; a lock wait for a æ
 
 
 def _script_engine(session: Session, instance: ProcessInstance, book: clocks.ClockBook, actor: Actor) -> Any:
-    helpers = functions.build(book) | cases.CaseOps(session, instance, actor.username).functions()
+    helpers = (
+        functions.build(book)
+        | cases.CaseOps(session, instance, actor.username).functions()
+        | referrals.ReferralOps(session, instance, actor.username).functions()
+    )
     return sandbox.make_script_engine(helpers=helpers, time_limit=SCRIPT_TIME_LIMIT)
 
 

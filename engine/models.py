@@ -467,3 +467,63 @@ class InstanceMigration(Base):
     migrated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     reverted_by: Mapped[str | None] = mapped_column(String(64))
     reverted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ReferralDestination(Base):
+    """Where referral packages for one receiving agency go (移送/协作 接收单位): the outbox channel
+    (email, webhook, dropfolder; "manual" = delivered on paper) and its address. `secret` signs
+    webhook packages and checks the agency's signed replies; it is never shown back in full."""
+
+    __tablename__ = "referral_destinations"
+    __table_args__ = (UniqueConstraint("unit_code", "code"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_code: Mapped[str] = mapped_column(String(32), default="")  # the 区局; "" = every bureau
+    code: Mapped[str] = mapped_column(String(32))  # police, discipline, health_commission …
+    name: Mapped[str] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(32), default="manual")
+    address: Mapped[str] = mapped_column(String(255), default="")
+    secret: Mapped[str] = mapped_column(String(128), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_by: Mapped[str] = mapped_column(String(64), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Referral(Base):
+    """One 移送 sent out: its gap-free number (the 移送书文号, the key replies correlate by), the
+    manifest of the package (documents and evidence with SHA-256) and where it went."""
+
+    __tablename__ = "referrals"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(64), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    unit_code: Mapped[str] = mapped_column(String(32))
+    destination_code: Mapped[str] = mapped_column(String(32))
+    destination_name: Mapped[str] = mapped_column(String(100))
+    receiver: Mapped[str] = mapped_column(String(100), default="")  # the unit the officer named
+    channel: Mapped[str] = mapped_column(String(32))  # "manual" when no delivery is configured
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSON)
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    last_reply: Mapped[str] = mapped_column(String(16), default="")  # 受理, 立案, 不予立案, 退回
+    last_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReferralReply(Base):
+    """A receiving agency's answer to a referral, taken into the waiting process as a BPMN message.
+    `nonce` (signed webhook replies) is unique: a replayed request is refused."""
+
+    __tablename__ = "referral_replies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referrals.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    reference: Mapped[str] = mapped_column(String(100), default="")  # the agency's 文号
+    source: Mapped[str] = mapped_column(String(16))  # webhook, paper
+    nonce: Mapped[str | None] = mapped_column(String(64), unique=True)
+    message: Mapped[str] = mapped_column(String(128))  # the BPMN message it was delivered as
+    evidence_id: Mapped[int | None] = mapped_column(ForeignKey("evidence_files.id"))  # the scan
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
