@@ -1,0 +1,54 @@
+"""The outbox's senders, one per channel, built from the settings. Entry points (the web app's
+embedded worker, `python -m integrations.worker`) read the environment once through
+`SenderSettings.from_env` and hand the settings here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from engine.outbox import Sender
+from integrations.mail import SmtpSender
+
+
+@dataclass(frozen=True)
+class SenderSettings:
+    smtp_host: str = ""  # empty: no email channel (messages wait in the outbox until configured)
+    smtp_port: int = 25
+    smtp_from: str = "ybjg@localhost"
+    smtp_starttls: bool = False
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_timeout: float = 30.0
+    public_url: str = ""  # the web app's address, for links in emails
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SenderSettings:
+        """The settings from YBJG_SMTP_* and YBJG_PUBLIC_URL; raises ValueError on a bad number."""
+        return cls(
+            smtp_host=env.get("YBJG_SMTP_HOST", ""),
+            smtp_port=int(env.get("YBJG_SMTP_PORT") or 25),
+            smtp_from=env.get("YBJG_SMTP_FROM") or "ybjg@localhost",
+            smtp_starttls=env.get("YBJG_SMTP_STARTTLS", "0") == "1",
+            smtp_user=env.get("YBJG_SMTP_USER", ""),
+            smtp_password=env.get("YBJG_SMTP_PASSWORD", ""),
+            smtp_timeout=float(env.get("YBJG_SMTP_TIMEOUT") or 30),
+            public_url=env.get("YBJG_PUBLIC_URL", ""),
+        )
+
+
+def build_senders(settings: SenderSettings) -> dict[str, Sender]:
+    """channel -> sender for every channel the settings configure."""
+    senders: dict[str, Sender] = {}
+    if settings.smtp_host:
+        senders["email"] = SmtpSender(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            from_address=settings.smtp_from,
+            starttls=settings.smtp_starttls,
+            user=settings.smtp_user,
+            password=settings.smtp_password,
+            timeout=settings.smtp_timeout,
+            public_url=settings.public_url,
+        )
+    return senders
