@@ -28,6 +28,7 @@ from engine import (
     migrate,
     registry,
     seed,
+    suspicions,
     tasks,
     timers,
 )
@@ -291,6 +292,32 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_suspicions(args: argparse.Namespace) -> int:
+    """Import 智能监管疑点 (docs/suspicion-import.md); exit 1 when some rows were refused."""
+    path = Path(args.file)
+    if not path.is_file():
+        raise InputError(f"文件不存在：{path}")
+    with unit_of_work(_factory()) as session:
+        result = suspicions.import_file(
+            session, path.read_bytes(), path.name, actor=_actor(session, args.user)
+        )
+    if args.json:
+        _print_json(
+            {"imported": result.imported, "already": result.already, "errors": result.errors,
+             "cases": [{"case_id": c, "institution": n, "records": k, "new": new}
+                       for c, n, k, new in result.cases]}
+        )  # fmt: skip
+    else:
+        print(
+            f"新导入 {result.imported} 条，此前已导入跳过 {result.already} 条，有问题 {len(result.errors)} 行"
+        )
+        for case_id, name, records, new in result.cases:
+            print(f"案件 {case_id} {name}：{records} 条疑点（{'新线索' if new else '并入核查中的线索'}）")
+        for line, reason in result.errors:
+            print(f"{path.name}:{line}: {reason}", file=sys.stderr)
+    return 1 if result.errors else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="ybjg", description="医保基金监管执法案件流程系统 命令行")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -375,6 +402,13 @@ def build_parser() -> argparse.ArgumentParser:
     tc.set_defaults(func=cmd_token_create)
 
     sub.add_parser("status", help="概况").set_defaults(func=cmd_status)
+    im = sub.add_parser(
+        "import-suspicions", help="导入智能监管疑点（CSV 或 JSON，格式见 docs/suspicion-import.md）"
+    )
+    im.add_argument("file")
+    im.add_argument("--user", help="导入人（默认 system）")
+    im.add_argument("--json", action="store_true")
+    im.set_defaults(func=cmd_import_suspicions)
     return p
 
 

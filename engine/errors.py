@@ -70,3 +70,9 @@ class InputError(DomainError):
     """Bad command-line or API input that is not a form field."""
 
     message = "输入有误"
+
+
+class RateLimitedError(DomainError):
+    """Too many submissions from one address or from everyone in the current window."""
+
+    message = "提交过于频繁，请稍后再试"

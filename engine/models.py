@@ -434,6 +434,83 @@ class EscalationRule(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+class Report(Base):
+    """举报投诉 submitted on the public page. Who reported is kept apart in ReporterIdentity, so no
+    list, export or document that reads reports or cases can show it."""
+
+    __tablename__ = "reports"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    receipt_number: Mapped[str] = mapped_column(String(32), unique=True)  # 受理编号, gap-free per bureau
+    query_code_hash: Mapped[str] = mapped_column(String(255))  # the reporter's secret 查询码 (scrypt)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instances.id"))
+    institution: Mapped[str] = mapped_column(String(100))  # 被举报机构
+    matter: Mapped[str] = mapped_column(String(32))  # 举报事项
+    description: Mapped[str] = mapped_column(Text)
+    attachment_count: Mapped[int] = mapped_column(Integer, default=0)
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=True)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReporterIdentity(Base):
+    """The reporter's contact identity: read only by the handling officers of the case, audited."""
+
+    __tablename__ = "reporter_identities"
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(50), default="")
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    email: Mapped[str] = mapped_column(String(255), default="")
+
+
+class RateLimitWindow(Base):
+    """Requests counted per bucket (e.g. one client address, or everyone) and fixed time window, in
+    the database so that every web worker counts against the same limit."""
+
+    __tablename__ = "rate_limit_windows"
+    bucket: Mapped[str] = mapped_column(String(96), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SuspicionRecord(Base):
+    """智能监管疑点: one suspicious settlement from the smart-supervision system, imported once
+    (source system + record id is unique) and attached to the clue of its institution."""
+
+    __tablename__ = "suspicion_records"
+    __table_args__ = (UniqueConstraint("source_system", "record_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_system: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[str] = mapped_column(String(64))
+    institution_code: Mapped[str] = mapped_column(String(64), index=True)
+    institution_name: Mapped[str] = mapped_column(String(100))
+    institution_type: Mapped[str] = mapped_column(String(32), default="")
+    rule_code: Mapped[str] = mapped_column(String(64), default="")
+    rule_name: Mapped[str] = mapped_column(String(200))
+    settlement_date: Mapped[date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    description: Mapped[str] = mapped_column(Text, default="")
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    file_name: Mapped[str] = mapped_column(String(255), default="")
+    line: Mapped[int] = mapped_column(Integer, default=0)
+    imported_by: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MemberAgency(Base):
+    """A member agency of the joint-meeting mechanism (联席会议成员单位) that receives 信息抄告:
+    which institution types are its remit, and where copies go (an outbox channel and destination)."""
+
+    __tablename__ = "member_agencies"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    remit: Mapped[str] = mapped_column(String(255), default="")
+    institution_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    channel: Mapped[str] = mapped_column(String(32))
+    destination: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
 class ProcessDraft(Base):
     """A process owner's unfinished edit of one BPMN/DMN file in the modeller, kept until deployed."""
 

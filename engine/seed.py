@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import calendar, clocks, registry
+from engine import calendar, clocks, infocopy, registry
 from engine.db import ROOT
 from engine.models import User
 from engine.users import create_user, ensure_unit
@@ -41,7 +41,13 @@ def seed_reference(session: Session, bpmn_dir: Path = BPMN_DIR) -> dict[str, int
     days = calendar.seed_from_chinese_calendar(session)
     rules = clocks.seed_rules(session)
     deployed = registry.deploy_directory(session, bpmn_dir)
-    return {"calendar_days": days, "clock_rules": rules, "definitions": len(deployed)}
+    agencies = infocopy.seed_agencies(session)
+    return {
+        "calendar_days": days,
+        "clock_rules": rules,
+        "definitions": len(deployed),
+        "member_agencies": agencies,
+    }
 
 
 def seed_demo_accounts(session: Session) -> int:

@@ -19,6 +19,7 @@ from engine.errors import (
     InputError,
     NotFoundError,
     NotPermittedError,
+    RateLimitedError,
     SandboxError,
     TaskAlreadyCompletedError,
     WorkflowScriptError,
@@ -37,6 +38,7 @@ STATUS: dict[type[DomainError], int] = {
     CalendarError: 400,
     SandboxError: 500,
     WorkflowScriptError: 500,
+    RateLimitedError: 429,
     DocumentFileError: 500,
 }
 # Server-side faults whose detail is still plain Chinese a user may read (which document is broken).
