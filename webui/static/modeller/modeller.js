@@ -15,6 +15,7 @@ import {
   CamundaPropertiesProviderModule,
 } from "dmn-js-properties-panel";
 import camundaDmnModdle from "camunda-dmn-moddle/resources/camunda.json";
+import ChineseTranslate from "./translations.js";
 
 const KIND_LABELS = { added: "新增", removed: "删除", changed: "修改" };
 
@@ -64,6 +65,7 @@ class Page {
         BpmnPropertiesProviderModule,
         CamundaPlatformPropertiesProviderModule,
         CamundaBehaviorsModule,
+        ChineseTranslate,
       ],
       moddleExtensions: { camunda: camundaBpmnModdle },
     });
@@ -74,7 +76,7 @@ class Page {
       container: "#modeller-canvas",
       drd: {
         propertiesPanel: { parent: "#modeller-properties" },
-        additionalModules: [DmnPropertiesPanelModule, DmnPropertiesProviderModule, CamundaPropertiesProviderModule],
+        additionalModules: [DmnPropertiesPanelModule, DmnPropertiesProviderModule, CamundaPropertiesProviderModule, ChineseTranslate],
       },
       common: { keyboard: { bindTo: document } },
       moddleExtensions: { camunda: camundaDmnModdle },
