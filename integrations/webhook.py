@@ -4,7 +4,8 @@ signed with the destination's secret exactly as agencies sign their replies to u
 
     X-Ybjg-Timestamp: Unix seconds      X-Ybjg-Nonce: random
     X-Ybjg-Signature: "sha256=" + hex HMAC-SHA256(secret, f"{timestamp}.{nonce}." + body)
-    Idempotency-Key: the outbox key (the same on every retry: a peer that saw it may drop it)
+    Idempotency-Key: the outbox key, percent-encoded UTF-8 (the same on every retry: a peer that
+                     saw it may drop the repeat; the body carries it unencoded too)
 
 A 2xx answer is delivery. 408, 429, 5xx, a refused connection or a timeout are retried by the
 outbox; any other 4xx is permanent (the peer refused this message: retrying would not help)."""
@@ -21,12 +22,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine import referrals
 from engine.clock import utcnow
 from engine.outbox import DeliveryError, Envelope
 from engine.referral_replies import sign
 
 RETRYABLE = {408, 425, 429}
+
+
+def secrets_from(sessions: sessionmaker[Session]) -> Callable[[str], str | None]:
+    """A secret lookup reading the referral destinations table at send time (a changed secret
+    applies to the next attempt)."""
+
+    def secret_for(url: str) -> str | None:
+        with sessions() as session:
+            return referrals.webhook_secret(session, url)
+
+    return secret_for
 
 
 @dataclass(frozen=True)
@@ -53,7 +69,7 @@ class WebhookSender:
             method="POST",
             headers={
                 "Content-Type": "application/json; charset=utf-8",
-                "Idempotency-Key": envelope.idempotency_key,
+                "Idempotency-Key": quote(envelope.idempotency_key, safe=":"),
                 "X-Ybjg-Timestamp": timestamp,
                 "X-Ybjg-Nonce": nonce,
                 "X-Ybjg-Signature": sign(secret, timestamp, nonce, body),
