@@ -211,9 +211,6 @@ def _check(line: int, raw: dict[str, Any]) -> tuple[Row | None, str | None]:
         if len(text) > limit:
             problems.append(f"{label}过长（最多 {limit} 个字）")
         values[name] = text
-    unknown = sorted(k for k in raw if k not in COLUMNS)
-    if unknown:
-        problems.append(f"未知的字段：{'、'.join(unknown)}")
     if values["settlement_date"]:
         try:
             values["settlement_date"] = date.fromisoformat(values["settlement_date"])
