@@ -26,11 +26,13 @@ from engine import (
     evidence,
     instances,
     migrate,
+    migration,
     registry,
     seed,
     suspicions,
     tasks,
     timers,
+    versions,
 )
 from engine.clock import to_beijing
 from engine.db import ROOT, default_url, make_engine, make_session_factory, unit_of_work
@@ -137,6 +139,38 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         created = registry.deploy(session, _uploads(args.files), actor=args.user or "system")
         lines = [f"{d.key} v{d.version} ({d.file_name})" for d in created]
     print("\n".join(lines) if lines else "没有变化：所有文件与已部署版本相同")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Dry run (default) or move instances of KEY to version --to; one transaction per instance."""
+    factory = _factory()
+    with factory() as session:
+        target = versions.get_version(session, args.key, args.to)
+        ids = list(args.instance)
+        if args.all_of is not None:
+            ids += migration.running_on(session, versions.get_version(session, args.key, args.all_of).id)
+        if not ids:
+            raise InputError("请用 --instance 或 --all-of 指定要迁移的实例")
+        plan = migration.plan(session, sorted(set(ids)), target.id, _actor(session, args.user))
+    failed = 0
+    for item in plan:
+        if item.ok and not args.dry_run:
+            try:
+                with unit_of_work(factory) as session:
+                    migration.migrate(session, item.instance_id, target.id, actor=_actor(session, args.user))
+            except DomainError as exc:
+                item.ok, item.reasons = False, [exc.detail]
+        failed += not item.ok
+        verdict = ("可以迁移" if args.dry_run else "已迁移") if item.ok else "不能迁移"
+        print(f"实例 {item.instance_id}: {verdict}：{'；'.join(item.notes if item.ok else item.reasons)}")
+    return 1 if failed else 0
+
+
+def cmd_migrate_back(args: argparse.Namespace) -> int:
+    with unit_of_work(_factory()) as session:
+        row = migration.revert(session, args.instance, actor=_actor(session, args.user))
+    print(f"实例 {args.instance} 已撤销第 {row.id} 号迁移，回到原版本")
     return 0
 
 
@@ -343,6 +377,18 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("processes", help="已部署的流程与版本")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=cmd_processes)
+    mg = sub.add_parser("migrate", help="把运行中的实例迁移到另一版本（加 --dry-run 只预演）")
+    mg.add_argument("key")
+    mg.add_argument("--to", type=int, required=True, help="目标版本号")
+    mg.add_argument("--instance", type=int, action="append", default=[], help="实例编号（可重复）")
+    mg.add_argument("--all-of", type=int, help="该版本的全部运行中实例")
+    mg.add_argument("--dry-run", action="store_true")
+    mg.add_argument("--user", default="modeler")
+    mg.set_defaults(func=cmd_migrate)
+    mb = sub.add_parser("migrate-back", help="撤销实例最近一次迁移（迁移后尚无任何操作时）")
+    mb.add_argument("instance", type=int)
+    mb.add_argument("--user", default="modeler")
+    mb.set_defaults(func=cmd_migrate_back)
 
     st = sub.add_parser("start", help="启动流程实例，打印实例编号")
     st.add_argument("key")

@@ -154,3 +154,28 @@ def test_refused_for_ended_instances_and_the_same_version(seeded, v1) -> None:
         assert "实例已结束，无需迁移" in plan[0].reasons
         assert "实例已在第 1 版上运行" in plan[1].reasons
         assert migration.running_on(s, v1) == [running]
+
+
+def test_cli_dry_run_migrate_and_back(seeded, v1, db_url, monkeypatch, capsys) -> None:
+    from engine import cli
+
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    instance_id = start(seeded)
+    deploy(seeded, V2)
+
+    def run(*argv: str) -> tuple[int, str]:
+        code = cli.main(list(argv))
+        return code, capsys.readouterr().out
+
+    code, out = run("migrate", "clue_triage", "--to", "2", "--all-of", "1", "--dry-run")
+    assert code == 0 and f"实例 {instance_id}: 可以迁移" in out
+    with seeded() as s:
+        assert s.get(ProcessInstance, instance_id).definition_id == v1
+    code, out = run("migrate", "clue_triage", "--to", "2", "--instance", str(instance_id))
+    assert code == 0 and f"实例 {instance_id}: 已迁移" in out
+    code, out = run("migrate", "clue_triage", "--to", "2", "--instance", str(instance_id))
+    assert code == 1 and "实例已在第 2 版上运行" in out
+    code, out = run("migrate-back", str(instance_id))
+    assert code == 0 and "回到原版本" in out
+    with seeded() as s:
+        assert s.get(ProcessInstance, instance_id).definition_id == v1
