@@ -111,6 +111,12 @@ def test_edit_timer_and_candidate_group_then_deploy_and_run(seeded, new_page, li
         assert instance.next_timer_at == task.created_at + timedelta(days=10)
     assert task.due_at == task.created_at + timedelta(days=10)
 
+    # the decision table opens in the dmn-js modeller too
+    page.goto(f"{live_server}/processes/modeller?file=triage_level.dmn")
+    expect(page.locator("#modeller[data-ready='1']")).to_be_attached()
+    expect(page.get_by_role("button", name="决策表：线索等级")).to_be_visible()
+    expect(page.locator(".tjs-table")).to_contain_text("10万元以上为重点线索")
+
     chief = new_page("chief")
     row = chief.get_by_role("row").filter(has_text="登记核实线索")
     expect(row).to_contain_text("待认领（科室负责人）")
@@ -153,6 +159,10 @@ def test_migrate_a_waiting_instance_and_it_continues(seeded, new_page, live_serv
         "第 2 版（最新）"
     )
     screenshot(page, "versions")
+
+    page.goto(f"{live_server}/processes/clue_triage/2/heatmap")
+    expect(page.locator(".heat-badge")).to_have_text("1")
+    screenshot(page, "heatmap")
 
     chief = new_page("chief")
     chief.get_by_role("row").filter(has_text="登记核实线索").get_by_role("button", name="认领").click()
