@@ -12,7 +12,7 @@ from engine.db import make_engine, make_session_factory
 from webui import api, auth, display, errors, security
 from webui.config import Config
 from webui.db import close_session
-from webui.views import admin, cases, documents, inbox, intake, processes, tasks
+from webui.views import admin, cases, documents, inbox, intake, processes, referrals, tasks
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
@@ -47,7 +47,18 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     security.init_app(app)
     errors.init_app(app)
     display.init_app(app)
-    for blueprint in (auth.bp, inbox.bp, tasks.bp, cases.bp, api.bp, admin.bp, documents.bp, processes.bp, intake.bp):
+    for blueprint in (
+        auth.bp,
+        inbox.bp,
+        tasks.bp,
+        cases.bp,
+        api.bp,
+        admin.bp,
+        documents.bp,
+        processes.bp,
+        intake.bp,
+        referrals.bp,
+    ):
         app.register_blueprint(blueprint)
 
     @app.get("/healthz")
