@@ -12,10 +12,13 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import func, select
 
+from engine import outbox
 from engine.clock import utcnow
 from engine.models import AuditEvent, EvidenceFile, ReferralReply
 from engine.referral_replies import sign
+from integrations.senders import SenderSettings, build_senders
 from tests.engine.referral_steps import NUMBER, PDF, SECRET, approved, configure, deliver, referral
+from tests.integrations.smtp_peer import free_port
 
 URL = f"/api/referrals/{quote(NUMBER)}/replies"
 
@@ -147,3 +150,19 @@ def test_destination_table_for_administrators_never_shows_the_secret(seeded, as_
     )
     assert bad.status_code == 400 and "https://" in bad.get_data(as_text=True)
     assert as_user("officer1").get("/admin/referral-destinations").status_code == 403
+
+
+def test_a_failing_referral_delivery_shows_on_the_supervision_board(seeded, as_user, tmp_path: Path) -> None:
+    port = free_port()  # nobody listens: the agency's server is down
+    configure(seeded, "webhook", f"http://127.0.0.1:{port}/referrals")
+    deliver(approved(seeded))
+    settings = SenderSettings(
+        document_dir=str(tmp_path),
+        evidence_dir=str(tmp_path),
+        package_dir=str(tmp_path / "p"),
+        webhook_timeout=5,
+    )
+    [done] = outbox.dispatch_due(seeded, build_senders(settings, seeded))
+    assert done.status == outbox.Status.PENDING
+    board = as_user("supervisor").get("/supervision/").get_data(as_text=True)
+    assert "发送失败或重试中的消息" in board and NUMBER in board and "无法连接接口" in board
