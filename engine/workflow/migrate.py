@@ -73,11 +73,25 @@ def _timer_expression(task: Any) -> str | None:
     return None
 
 
+def _learn_subclasses(specs: list[Any]) -> None:
+    """Our parser's own task spec classes (subclasses of Spiff's) compare like their Spiff base:
+    the spec diff serializes both versions, and an unknown class would not serialize."""
+    for spec in specs:
+        for ts in spec.task_specs.values():
+            cls = type(ts)
+            if cls in _SPEC_REGISTRY.typenames:
+                continue
+            base = next((b for b in cls.__mro__[1:] if b in _SPEC_REGISTRY.typenames), None)
+            if base is not None:
+                _SPEC_REGISTRY.typenames[cls] = _SPEC_REGISTRY.typenames[base]
+
+
 def migrate(wf: runtime.BpmnWorkflow, bundle: runtime.SpecBundle) -> Outcome:
     """Move `wf` (changed in place: discard it afterwards) onto `bundle`'s specs. The outcome lists
     the current steps and, when the move is impossible, why; otherwise the migrated state (JSON)."""
     out = Outcome()
     spec, subprocess_specs = bundle.specs_for_run()
+    _learn_subclasses([wf.spec, *wf.subprocess_specs.values(), spec, *subprocess_specs.values()])
     pairs: list[tuple[Any, WorkflowDiff, Any]] = []
     top = SpecDiff(_SPEC_REGISTRY, wf.spec, spec)
     pairs.append((wf, WorkflowDiff(wf, top), spec))

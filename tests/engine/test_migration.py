@@ -179,3 +179,35 @@ def test_cli_dry_run_migrate_and_back(seeded, v1, db_url, monkeypatch, capsys) -
     assert code == 0 and "回到原版本" in out
     with seeded() as s:
         assert s.get(ProcessInstance, instance_id).definition_id == v1
+
+
+def test_a_shipped_process_with_call_activities_and_clocks_moves(seeded) -> None:
+    from tests.engine.helpers import CLUE
+
+    with seeded() as s:
+        xml = registry.get_latest(s, "penalty_case").xml
+    with unit_of_work(seeded) as s:
+        instance_id = instances.start(s, "penalty_case", actor=actor_for(s, "officer1"), variables=CLUE).id
+    before = only_task(seeded, instance_id, "verify_clue")
+    with unit_of_work(seeded) as s:
+        created = registry.deploy(
+            s,
+            [
+                registry.Upload(
+                    "penalty_case.bpmn", xml.replace('name="立案审批"', 'name="立案审批（新）"').encode()
+                )
+            ],
+            actor="modeler",
+        )
+        v2 = created[0].id
+    with unit_of_work(seeded) as s:
+        item = migration.migrate(s, instance_id, v2, actor=actor_for(s, "modeler"))
+    assert item.ok and "核查线索" in [step.name for step in item.steps]
+    after = only_task(seeded, instance_id, "verify_clue")
+    assert (after.id, after.due_at, after.candidate_groups) == (
+        before.id,
+        before.due_at,
+        before.candidate_groups,
+    )
+    with seeded() as s:
+        assert s.get(ProcessInstance, instance_id).spec_pins["penalty_case"] == v2
