@@ -28,6 +28,10 @@ ACTION_LABELS: dict[str, str] = {
     "task.resolve": "委派办结",
     "task.copy": "抄送",
     "task.urge": "催办",
+    "task.remind": "到期提醒",
+    "task.escalate": "超期督办",
+    "clock.remind": "期限到期提醒",
+    "clock.escalate": "期限超期督办",
     "task.add_signer": "加签",
     "task.complete": "办理完成",
     "task.return": "退回",
@@ -261,7 +265,11 @@ def _describe(
             detail = f"转办给 {d.get('to', '')}；理由：{d.get('reason', '')}"
         elif d.get("reason"):
             detail = f"理由：{d['reason']}"
+        elif d.get("to"):
+            detail = f"通知：{'、'.join(map(str, d['to']))}"
         return subject, detail, int(e.object_id) if task else None
+    if e.action in ("clock.remind", "clock.escalate"):
+        return str(d.get("name", "")), f"通知：{'、'.join(map(str, d.get('to') or []))}", None
     if e.action == "timer.fire":
         fired = [names.get(str(t), str(t)) for t in d.get("timers") or []]
         return "、".join(fired) or "定时检查", "", None

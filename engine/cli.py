@@ -28,6 +28,7 @@ from engine import (
     migrate,
     migration,
     registry,
+    reminders,
     seed,
     suspicions,
     tasks,
@@ -261,6 +262,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     if args.once:
         handled = timers.fire_due(factory)
         print(f"已处理 {len(handled)} 个到期定时器的流程实例")
+        print(f"已发出 {reminders.escalate_due(factory)} 条到期提醒和督办通知")
         return 0
     stop = threading.Event()
     print("调度器运行中（Ctrl+C 停止）", flush=True)

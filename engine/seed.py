@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import calendar, clocks, infocopy, registry
+from engine import calendar, clocks, infocopy, registry, reminders
 from engine.db import ROOT
 from engine.models import User
 from engine.users import create_user, ensure_unit
@@ -42,11 +42,13 @@ def seed_reference(session: Session, bpmn_dir: Path = BPMN_DIR) -> dict[str, int
     rules = clocks.seed_rules(session)
     deployed = registry.deploy_directory(session, bpmn_dir)
     agencies = infocopy.seed_agencies(session)
+    escalation = reminders.seed_rules(session)
     return {
         "calendar_days": days,
         "clock_rules": rules,
         "definitions": len(deployed),
         "member_agencies": agencies,
+        "escalation_rules": escalation,
     }
 
 

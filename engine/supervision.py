@@ -8,15 +8,29 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import Select, case, func, literal, or_, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, case, func, literal, select, union_all
+from sqlalchemy.orm import Session, aliased
 
-from engine import calendar
+from engine import audit, calendar, reminders
 from engine.clock import to_beijing, utcnow
-from engine.models import Case, ClockStatus, LegalClock, ProcessInstance, Task, TaskState
+from engine.errors import InputError, NotFoundError, NotPermittedError, TaskAlreadyCompletedError
+from engine.models import (
+    AuditEvent,
+    Case,
+    ClockStatus,
+    LegalClock,
+    Notification,
+    ProcessInstance,
+    Task,
+    TaskState,
+    User,
+)
+from engine.users import Actor
 
 GroupBy = Literal["process", "stage", "officer", "unit", "institution"]
 GROUPS: tuple[GroupBy, ...] = ("process", "stage", "officer", "unit", "institution")
+# Who reads the board and may 催办: 督办, 科室负责人, 分管领导, 局长 (each sees only their own 区局).
+BOARD_ROLES = ("supervisor", "section_chief", "deputy_director", "director")
 
 
 @dataclass(frozen=True)
@@ -38,8 +52,9 @@ class BoardRow:
     name: str
     process: str
     stage: str
-    officer: str
-    unit: str
+    officer: str  # the assignee (a username), the candidate role when unclaimed; a clock's starter
+    unit: str  # the officer's 科室, else the 区局
+    bureau: str
     institution: str
     case_id: int | None
     case_number: str | None
@@ -55,22 +70,26 @@ def _threshold(session: Session, f: BoardFilter, now: datetime) -> datetime:
 
 
 def _items(f: BoardFilter, threshold: datetime) -> Select[tuple[object, ...]]:
+    worker, starter = aliased(User), aliased(User)
     tasks = (
         select(
             literal("task").label("kind"),
             Task.id.label("item_id"),
             Task.name.label("name"),
-            Task.process_key.label("process"),
+            ProcessInstance.process_key.label("process"),  # not Task's: that names an embedded subprocess
             Task.stage.label("stage"),
             func.coalesce(Task.assignee, Task.role).label("officer"),
-            func.coalesce(Task.unit_code, "").label("unit"),
+            func.coalesce(worker.unit_code, Task.unit_code, "").label("unit"),
+            func.coalesce(Task.unit_code, "").label("bureau"),
             func.coalesce(Case.party_name, "").label("institution"),
             Task.case_id.label("case_id"),
             Case.number.label("case_number"),
             Task.due_at.label("due_at"),
             Task.due_unverified.label("due_unverified"),
         )
+        .join(ProcessInstance, ProcessInstance.id == Task.instance_id)
         .outerjoin(Case, Case.id == Task.case_id)
+        .outerjoin(worker, worker.username == Task.assignee)
         .where(Task.state == TaskState.OPEN, Task.due_at.is_not(None), Task.due_at <= threshold)
     )
     clocks = (
@@ -80,8 +99,9 @@ def _items(f: BoardFilter, threshold: datetime) -> Select[tuple[object, ...]]:
             LegalClock.name.label("name"),
             ProcessInstance.process_key.label("process"),
             func.coalesce(Case.stage, "").label("stage"),
-            literal("").label("officer"),
-            func.coalesce(ProcessInstance.unit_code, "").label("unit"),
+            ProcessInstance.started_by.label("officer"),
+            func.coalesce(starter.unit_code, ProcessInstance.unit_code, "").label("unit"),
+            func.coalesce(ProcessInstance.unit_code, "").label("bureau"),
             func.coalesce(Case.party_name, "").label("institution"),
             LegalClock.case_id.label("case_id"),
             Case.number.label("case_number"),
@@ -90,6 +110,7 @@ def _items(f: BoardFilter, threshold: datetime) -> Select[tuple[object, ...]]:
         )
         .join(ProcessInstance, ProcessInstance.id == LegalClock.instance_id)
         .outerjoin(Case, Case.id == LegalClock.case_id)
+        .outerjoin(starter, starter.username == ProcessInstance.started_by)
         .where(LegalClock.status == ClockStatus.RUNNING, LegalClock.due_at <= threshold)
     )
     return union_all(tasks, clocks).subquery("items")  # type: ignore[return-value]
@@ -104,7 +125,7 @@ def _filtered(items, f: BoardFilter):  # type: ignore[no-untyped-def]
     if f.institution:
         query = query.where(items.c.institution.like(f"%{f.institution[:100]}%"))
     if f.bureau:
-        query = query.where(or_(items.c.unit == f.bureau, items.c.unit == ""))
+        query = query.where(items.c.bureau.in_([f.bureau, ""]))
     return query
 
 
@@ -120,7 +141,8 @@ def board(
 
 
 def counts(session: Session, f: BoardFilter, group: GroupBy) -> list[tuple[str, int, int]]:
-    """(group value, overdue count, due-soon count) per value of `group`, most overdue first."""
+    """(group value, overdue count, due-soon count) per value of `group`, most overdue first ("" is
+    an item without one, e.g. a case without an institution)."""
     now = utcnow()
     items = _filtered(_items(f, _threshold(session, f, now)), f).subquery()
     overdue = func.sum(case((items.c.due_at < now, 1), else_=0))
@@ -130,6 +152,80 @@ def counts(session: Session, f: BoardFilter, group: GroupBy) -> list[tuple[str, 
         .order_by(overdue.desc(), func.count().desc(), items.c[group])
     )
     return [
-        (str(value or "—"), int(over or 0), int(total) - int(over or 0))
+        (str(value or ""), int(over or 0), int(total) - int(over or 0))
         for value, total, over in session.execute(query)
+    ]
+
+
+# --- 催办 -----------------------------------------------------------------------------------------
+def urge(session: Session, task_id: int, *, actor: Actor, message: str) -> list[Notification]:
+    """催办: tell whoever works an open task (its assignee, or its candidate group when unclaimed) to
+    get on with it: a bell entry and an email each, audited on the task (the case timeline shows it).
+    Raises NotPermittedError, InputError, TaskAlreadyCompletedError, NotFoundError."""
+    task = session.get(Task, task_id)
+    if task is None:
+        raise NotFoundError(f"任务 {task_id} 不存在")
+    if task.state != TaskState.OPEN:
+        raise TaskAlreadyCompletedError("该任务已办结，无需催办")
+    if not actor.roles & set(BOARD_ROLES):
+        raise NotPermittedError("只有督办人员和局、科室负责人可以催办")
+    if actor.bureau and task.unit_code and task.unit_code != actor.bureau:
+        raise NotPermittedError("只能催办本局的任务")
+    text = " ".join(message.split())
+    if not text:
+        raise InputError("请填写催办意见")
+    if len(text) > reminders.MAX_MESSAGE:
+        raise InputError(f"催办意见不能超过 {reminders.MAX_MESSAGE} 字")
+    recipients = reminders.Directory(session).workers(task)
+    if not recipients:
+        raise InputError("该任务暂无可催办的办理人")
+    sender = session.scalars(select(User.full_name).where(User.username == actor.username)).first()
+    case = session.get(Case, task.case_id) if task.case_id else None
+    cal = calendar.load_calendar(session)
+    what = reminders.describe(case, f"任务「{task.name}」")
+    body = f"{sender or actor.username}催办{what}：{text}\n期限：{reminders.due_line(cal, task.due_at)}"
+    audit.record(
+        session, actor=actor.username, client_addr=actor.client_addr, action="task.urge", object_type="task",
+        object_id=str(task.id), case_id=task.case_id, instance_id=task.instance_id,
+        detail={"bpmn_id": task.bpmn_id, "name": task.name, "reason": text, "to": recipients},
+    )  # fmt: skip
+    title = f"【催办】{task.name}" + (f" {case.number}" if case is not None and case.number else "")
+    notes = [
+        reminders.notify(
+            session,
+            recipient=r,
+            kind="urge",
+            title=title,
+            body=body,
+            task_id=task.id,
+            case_id=task.case_id,
+            created_by=actor.username,
+        )
+        for r in recipients
+    ]
+    return [n for n in notes if n is not None]
+
+
+@dataclass(frozen=True)
+class Urge:
+    at: datetime
+    actor: str
+    message: str
+    to: list[str]
+
+
+def urges_of(session: Session, task_id: int) -> list[Urge]:
+    """The 催办 of a task, oldest first, as the audit trail recorded them."""
+    events = session.scalars(
+        select(AuditEvent)
+        .where(
+            AuditEvent.object_type == "task",
+            AuditEvent.object_id == str(task_id),
+            AuditEvent.action == "task.urge",
+        )
+        .order_by(AuditEvent.seq)
+    )
+    return [
+        Urge(e.occurred_at, e.actor, str(e.detail.get("reason", "")), list(e.detail.get("to") or []))
+        for e in events
     ]

@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import audit, instances
+from engine import audit, instances, reminders
 from engine.clock import utcnow
 from engine.db import unit_of_work
 from engine.errors import DomainError
@@ -111,10 +111,12 @@ def next_due_in(factory: sessionmaker[Session]) -> float | None:
 
 
 def run_scheduler(factory: sessionmaker[Session], stop: threading.Event, *, interval: float = 5.0) -> None:
-    """Fire due timers until `stop` is set; wakes at the next due timer or every `interval` s."""
+    """Fire due timers and send due reminders (engine/reminders.py) until `stop` is set; wakes at the
+    next due timer or every `interval` s."""
     while not stop.is_set():
         try:
             fire_due(factory)
+            reminders.escalate_due(factory)
             wait = next_due_in(factory)
         except Exception:  # the loop must survive a database hiccup; the error is logged
             log.exception("scheduler pass failed")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from engine import audit
 from engine.errors import InputError, NotFoundError
 from engine.models import ApiToken, Task, Unit, User, UserRole
 from engine.roles import ROLE_NAMES
+
+EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ def create_user(
         raise InputError(f"未知单位：{unit_code}")
     if session.scalars(select(User).where(User.username == username)).first() is not None:
         raise InputError(f"用户名「{username}」已存在")
+    email = check_email(email or "") or None
     user = User(
         username=username,
         full_name=full_name,
@@ -118,6 +122,14 @@ def create_user(
     )
     session.add(user)
     return user
+
+
+def check_email(email: str) -> str:
+    """The address trimmed ("" for none); raises InputError when it cannot be an email address."""
+    email = email.strip()
+    if email and not EMAIL.fullmatch(email):
+        raise InputError(f"邮箱地址「{email[:80]}」格式不正确")
+    return email
 
 
 def token_digest(token: str) -> str:
@@ -144,8 +156,10 @@ def update_user(
     unit_code: str,
     full_name: str,
     active: bool,
+    email: str | None = None,
 ) -> User:
-    """Change a user's roles, unit, name and whether they may sign in; audited."""
+    """Change a user's roles, unit, name, email (None: unchanged) and whether they may sign in;
+    audited. Raises InputError."""
     user = session.get(User, user_id)
     if user is None:
         raise NotFoundError("用户不存在")
@@ -157,17 +171,28 @@ def update_user(
         raise InputError(f"未知单位：{unit_code}")
     if not full_name.strip():
         raise InputError("请填写姓名")
+    if email is not None:
+        email = check_email(email)
     before = {
         "roles": sorted(user.role_codes),
         "unit": user.unit_code,
         "active": user.is_active,
         "name": user.full_name,
+        "email": user.email,
     }
     user.roles = [UserRole(role=r) for r in wanted]
     user.unit_code = unit_code
     user.full_name = full_name.strip()[:64]
     user.is_active = active
-    after = {"roles": wanted, "unit": unit_code, "active": active, "name": user.full_name}
+    if email is not None:
+        user.email = email or None
+    after = {
+        "roles": wanted,
+        "unit": unit_code,
+        "active": active,
+        "name": user.full_name,
+        "email": user.email,
+    }
     audit.record(
         session, actor=actor, action="user.update", object_type="user", object_id=str(user.id), detail=after,
         before=before, after=after,

@@ -106,15 +106,17 @@ def test_starttls_and_login(tls_files: tuple[Path, Path]) -> None:
         server.stop()
 
 
-def test_settings_build_the_email_sender() -> None:
-    assert build_senders(SenderSettings.from_env({})) == {}
+def test_settings_build_the_email_sender(peer: SmtpPeer) -> None:
+    assert "email" not in build_senders(SenderSettings.from_env({}))
     settings = SenderSettings.from_env(
-        {"YBJG_SMTP_HOST": "mail.example", "YBJG_SMTP_PORT": "587", "YBJG_SMTP_STARTTLS": "1",
-         "YBJG_SMTP_FROM": "ybjg@yubei.example", "YBJG_SMTP_USER": "u", "YBJG_SMTP_PASSWORD": "p"}
-    )  # fmt: skip
-    sender = build_senders(settings)["email"]
-    assert isinstance(sender, SmtpSender)
-    assert (sender.host, sender.port, sender.starttls, sender.user) == ("mail.example", 587, True, "u")
+        {
+            "YBJG_SMTP_HOST": "127.0.0.1",
+            "YBJG_SMTP_PORT": str(peer.port),
+            "YBJG_SMTP_FROM": "ybjg@yubei.example",
+        }
+    )
+    build_senders(settings)["email"].send(envelope())
+    assert peer.received[0].mail_from == "ybjg@yubei.example"
 
 
 def test_outbox_retries_while_the_server_is_down_then_delivers_once(sf) -> None:  # type: ignore[no-untyped-def]
