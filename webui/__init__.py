@@ -12,7 +12,18 @@ from engine.db import make_engine, make_session_factory
 from webui import api, auth, display, errors, security
 from webui.config import Config
 from webui.db import close_session
-from webui.views import admin, cases, documents, inbox, intake, processes, referrals, tasks
+from webui.views import (
+    admin,
+    cases,
+    documents,
+    inbox,
+    intake,
+    notifications,
+    processes,
+    referrals,
+    supervision,
+    tasks,
+)
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
@@ -56,6 +67,8 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
         admin.bp,
         documents.bp,
         processes.bp,
+        supervision.bp,
+        notifications.bp,
         intake.bp,
         referrals.bp,
     ):

@@ -1,11 +1,13 @@
-"""`python -m webui`: serve the embedded default (SQLite, one scheduler thread) on 127.0.0.1:5000."""
+"""`python -m webui`: serve the embedded default (SQLite, one scheduler thread and one outbox worker
+thread) on 127.0.0.1:5000."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 
-from engine import timers
+from engine import outbox, timers
+from integrations.senders import build_senders
 from webui import create_app
 
 
@@ -18,6 +20,8 @@ def main() -> None:
     app = create_app()
     if app.config["YBJG"].run_scheduler:
         timers.start_scheduler_thread(app.extensions["ybjg_sessions"])
+        # The outbox worker beside it: emails and other messages leave after their step commits.
+        outbox.start_worker_thread(app.extensions["ybjg_sessions"], build_senders(app.config["YBJG"].senders))
     app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
 
 

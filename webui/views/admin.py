@@ -10,7 +10,7 @@ from engine import audit
 from engine.errors import InputError, NotFoundError
 from engine.models import Unit, User
 from engine.roles import ROLE_NAMES
-from engine.users import create_user, reset_password, update_user
+from engine.users import check_email, create_user, reset_password, update_user
 from webui.auth import actor, roles_required
 from webui.db import get_session, unit_of_work
 
@@ -41,7 +41,10 @@ def users() -> ResponseReturnValue:
 @bp.post("/users")
 @roles_required("admin")
 def create() -> ResponseReturnValue:
-    form = {k: request.form.get(k, "").strip() for k in ("username", "full_name", "unit_code", "password")}
+    form = {
+        k: request.form.get(k, "").strip()
+        for k in ("username", "full_name", "unit_code", "password", "email")
+    }
     errors = {}
     if not form["username"].isascii() or not form["username"] or len(form["username"]) > 64:
         errors["username"] = "用户名只能用英文字母、数字，1–64 位"
@@ -49,6 +52,10 @@ def create() -> ResponseReturnValue:
         errors["full_name"] = "请填写姓名"
     if len(form["password"]) < 8:
         errors["password"] = "初始密码至少 8 位"
+    try:
+        check_email(form["email"])
+    except InputError as exc:
+        errors["email"] = exc.detail
     roles = request.form.getlist("roles")
     if not roles:
         errors["roles"] = "请至少选择一个角色"
@@ -57,7 +64,13 @@ def create() -> ResponseReturnValue:
     try:
         with unit_of_work() as s:
             user = create_user(
-                s, form["username"], form["full_name"], form["unit_code"], roles, form["password"]
+                s,
+                form["username"],
+                form["full_name"],
+                form["unit_code"],
+                roles,
+                form["password"],
+                form["email"],
             )
             s.flush()  # the id goes into the audit event
             audit.record(
@@ -87,7 +100,7 @@ def save(user_id: int) -> ResponseReturnValue:
             update_user(
                 s, user_id, actor=actor().username, roles=request.form.getlist("roles"),
                 unit_code=request.form.get("unit_code", ""), full_name=request.form.get("full_name", ""),
-                active=request.form.get("active") == "1",
+                active=request.form.get("active") == "1", email=request.form.get("email", "")[:255],
             )  # fmt: skip
     except InputError as exc:
         flash(exc.detail, "error")
