@@ -4,18 +4,19 @@ migration of running instances; heat maps. Deploying and migrating are for æµç¨
 
 from __future__ import annotations
 
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 from flask import (
     Blueprint,
-    Response,
     current_app,
     flash,
     jsonify,
     redirect,
     render_template,
     request,
+    send_file,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -77,9 +78,12 @@ def show(key: str) -> ResponseReturnValue:
 def download(key: str, version: int) -> ResponseReturnValue:
     """The deployed file exactly as stored: it opens in Camunda Modeler 7."""
     d = versions.get_version(get_session(), key, version)
-    response = Response(d.xml, mimetype="application/xml")
-    response.headers["Content-Disposition"] = f'attachment; filename="{d.file_name}"'
-    return response
+    return send_file(
+        BytesIO(d.xml.encode("utf-8")),
+        mimetype="application/xml",
+        as_attachment=True,
+        download_name=d.file_name,
+    )
 
 
 # --- heat map -------------------------------------------------------------------------------------
