@@ -306,3 +306,17 @@ def test_heatmap_counts_waiting_instances(deployed, modeler) -> None:
     assert data["cells"]["register_clue"]["waiting"] == 3
     page = modeler.get("/processes/clue_triage/1/heatmap").get_data(as_text=True)
     assert "登记核实线索" in page and "当前停留" in page
+
+
+def test_modeller_errors_are_json_in_chinese(deployed, modeler) -> None:
+    response = api(modeler, "/processes/modeller/source.json?file=nothing.bpmn")
+    assert response.status_code == 404 and "既没有草稿也未部署" in response.get_json()["error"]
+    response = api(modeler, "/processes/modeller/validate?file=../etc/passwd", "<x/>")
+    assert response.status_code == 400 and "文件名须以 .bpmn 或 .dmn 结尾" in response.get_json()["error"]
+    response = modeler.client.post(
+        "/processes/modeller/save?file=clue_triage.bpmn", data="{}", content_type="application/json",
+        headers={"X-CSRF-Token": modeler.token},
+    )  # fmt: skip
+    assert response.status_code == 400 and response.get_json()["error"] == "请求中没有流程文件内容"
+    page = modeler.get("/processes/modeller?file=nothing.bpmn")
+    assert page.status_code == 404 and "既没有草稿也未部署" in page.get_data(as_text=True)

@@ -26,6 +26,7 @@ from engine import definition_diff, drafts, migration, registry, versions
 from engine.clock import utcnow
 from engine.errors import DefinitionInvalidError, DomainError, InputError
 from engine.workflow.validate import MAX_FILE_BYTES
+from webui import errors
 from webui.auth import actor, roles_required
 from webui.db import get_session, unit_of_work
 from webui.display import when
@@ -231,6 +232,17 @@ def too_large(exc: RequestEntityTooLarge) -> ResponseReturnValue:
 
 
 # --- modeller -------------------------------------------------------------------------------------
+JSON_ENDPOINTS = {"processes.modeller_" + n for n in ("source", "save", "validate", "diff", "deploy")}
+
+
+@bp.errorhandler(DomainError)
+def domain_error(exc: DomainError) -> ResponseReturnValue:
+    """The modeller's requests get their error as JSON (the page shows it); pages get the error page."""
+    if request.endpoint in JSON_ENDPOINTS:
+        return jsonify({"error": exc.detail}), errors.status_of(exc)
+    return errors.handle_domain_error(exc)
+
+
 def _file() -> str:
     name = request.args.get("file", "")
     drafts.kind_of(name)  # InputError for a bad name
