@@ -320,3 +320,24 @@ def test_modeller_errors_are_json_in_chinese(deployed, modeler) -> None:
     assert response.status_code == 400 and response.get_json()["error"] == "请求中没有流程文件内容"
     page = modeler.get("/processes/modeller?file=nothing.bpmn")
     assert page.status_code == 404 and "既没有草稿也未部署" in page.get_data(as_text=True)
+
+
+def test_case_file_draws_the_instance_on_its_migrated_version(seeded, modeler, as_user) -> None:
+    from engine import migration, registry
+    from tests.engine.helpers import CLUE
+
+    with unit_of_work(seeded) as s:
+        instance = instances.start(s, "penalty_case", actor=actor_for(s, "officer1"), variables=CLUE)
+        instance_id, case_id = instance.id, instance.case_id
+        xml = registry.get_latest(s, "penalty_case").xml.replace('name="核查线索"', 'name="核查线索（新）"')
+        v2 = registry.deploy(s, [registry.Upload("penalty_case.bpmn", xml.encode())], actor="modeler")[0]
+        v2_id = v2.id
+    assert case_id is not None
+    officer = as_user("officer1")
+    before = officer.client.get(f"/cases/{case_id}/diagram/{instance_id}.json").get_json()
+    assert before["version"] == 1 and before["states"]["verify_clue"] == "current"
+    with unit_of_work(seeded) as s:
+        migration.migrate(s, instance_id, v2_id, actor=actor_for(s, "modeler"))
+    after = officer.client.get(f"/cases/{case_id}/diagram/{instance_id}.json").get_json()
+    assert after["version"] == 2 and after["states"]["verify_clue"] == "current"
+    assert 'name="核查线索（新）"' in after["xml"]
