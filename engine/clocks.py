@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import calendar
-from engine.clock import to_beijing, utcnow
+from engine.clock import BEIJING, to_beijing, utcnow
 from engine.errors import InputError
 from engine.models import ClockRule, ClockStatus, ClockUnit, LegalClock
 
@@ -51,6 +51,11 @@ DEFAULT_RULES: dict[str, tuple[int, ClockUnit, str]] = {
 }
 
 
+# The due instant read from a suspended clock (中止): a timer set to it is never due, and a
+# task or the scheduler reads it as "no due instant". Resuming the clock re-times those timers.
+NEVER = datetime(9999, 12, 30, 23, 59, 59, tzinfo=BEIJING)
+
+
 class Due(str):
     """An ISO 8601 instant (+08:00) that remembers whether the calendar behind it was verified."""
 
@@ -60,6 +65,11 @@ class Due(str):
         self = super().__new__(cls, calendar_iso(instant))
         self.unverified = unverified
         return self
+
+
+def is_never(instant: datetime | None) -> bool:
+    """Whether an instant is the one a suspended clock reads (no due instant)."""
+    return instant is not None and instant >= NEVER
 
 
 def calendar_iso(instant: datetime) -> str:
@@ -116,9 +126,10 @@ class ClockBook:
             raise InputError(f"法定期限「{name}」尚未开始计时") from None
 
     def due(self, name: str) -> Due:
+        """The due instant; NEVER while the clock is suspended (a timer reading it waits)."""
         state = self.get(name)
         if state.due_at is None:
-            raise InputError(f"法定期限「{name}」已中止，暂无到期时间")
+            return Due(NEVER)
         return Due(state.due_at, state.due_unverified)
 
     # --- changing ------------------------------------------------------------------------
@@ -148,7 +159,7 @@ class ClockBook:
             self._event("extend", utcnow(), amount=int(amount), reason=reason, approver=approver)
         )
         self._put(state)
-        return self.due(name) if state.suspended_since is None else Due(utcnow())
+        return self.due(name)
 
     def suspend(self, name: str, reason: str = "") -> None:
         state = self._running(name)

@@ -10,7 +10,9 @@ its year has not been entered.
     add_hours(start, n)      `start` plus n clock hours
     now()                    the current instant;  today(): the Beijing date 'YYYY-MM-DD'
     deadline(rule, start)    the due instant of a named clock rule (e.g. '陈述申辩') counted from `start`
-    clock_due(name)          the due instant of this case's legal clock `name`
+    clock_due(name)          the due instant of this case's legal clock `name`; while it is
+                             suspended (中止) a far-future instant, so a timer reading it waits
+                             and is re-timed when the clock resumes
     start_clock(name[, amount, unit])  extend_clock(name, amount[, reason])
     suspend_clock(name[, reason])  resume_clock(name[, reason])  stop_clock(name)
     yuan(x)                  a money amount as Decimal rounded to 0.01 元

@@ -156,6 +156,7 @@ def save(
 
 def _write(session: Session, loaded: Loaded) -> None:
     instance, wf, book = loaded.instance, loaded.workflow, loaded.book
+    clocks_moved = bool(book.moved)
     _settle(wf, book)
     now = utcnow()
     if runtime.is_completed(wf):
@@ -167,10 +168,11 @@ def _write(session: Session, loaded: Loaded) -> None:
     clocks.save_book(session, book, instance.id, instance.case_id)
     instance.state = runtime.dump(wf)
     instance.serializer_version = runtime.SERIALIZER_VERSION
-    instance.next_timer_at = runtime.next_timer_at(wf) if instance.status == InstanceStatus.RUNNING else None
+    next_timer = runtime.next_timer_at(wf) if instance.status == InstanceStatus.RUNNING else None
+    instance.next_timer_at = None if clocks.is_never(next_timer) else next_timer
     instance.updated_at = now
     flag_modified(instance, "state")  # always UPDATE, so the lock_version guard always runs
-    _project(session, instance, wf, now)
+    _project(session, instance, wf, now, clocks_moved)
 
 
 def _settle(wf: runtime.BpmnWorkflow, book: clocks.ClockBook) -> None:
@@ -187,7 +189,9 @@ def _settle(wf: runtime.BpmnWorkflow, book: clocks.ClockBook) -> None:
     raise WorkflowScriptError("法定期限反复变更，流程无法稳定（请检查脚本）")
 
 
-def _project(session: Session, instance: ProcessInstance, wf: runtime.BpmnWorkflow, now: datetime) -> None:
+def _project(
+    session: Session, instance: ProcessInstance, wf: runtime.BpmnWorkflow, now: datetime, clocks_moved: bool
+) -> None:
     ready = {t.id: t for t in runtime.ready_user_tasks(wf)}
     open_rows = {
         row.spiff_task_id: row
@@ -205,7 +209,17 @@ def _project(session: Session, instance: ProcessInstance, wf: runtime.BpmnWorkfl
     for sid, ready_task in ready.items():
         if sid not in open_rows:
             _insert_task(session, instance, wf, ready_task, now)
+        elif clocks_moved:
+            _retime_task(wf, open_rows[sid], ready_task, now)
     _project_messages(session, instance, wf)
+
+
+def _retime_task(wf: runtime.BpmnWorkflow, row: Task, ready: runtime.ReadyTask, now: datetime) -> None:
+    """A legal clock moved (extended, suspended, resumed): an open task whose due date reads a
+    clock follows it."""
+    text = ready.extensions.get("dueDate") or ""
+    if "clock_due" in text:
+        row.due_at, row.due_unverified = _time_value(wf, runtime.find_task(wf, ready.id), text, now)
 
 
 def _project_messages(session: Session, instance: ProcessInstance, wf: runtime.BpmnWorkflow) -> None:
@@ -276,7 +290,10 @@ def _time_value(
     value: Any = text if is_iso_literal(text) else runtime.evaluate(wf, spiff_task, text)
     if value is None:
         return None, False
-    return runtime.parse_instant(str(value), now), bool(getattr(value, "unverified", False))
+    instant = runtime.parse_instant(str(value), now)
+    if clocks.is_never(instant):  # it reads a suspended clock
+        return None, False
+    return instant, bool(getattr(value, "unverified", False))
 
 
 def _priority(wf: runtime.BpmnWorkflow, spiff_task: Any, text: str | None) -> int:

@@ -7,9 +7,12 @@ import re
 from typing import Any
 
 from lxml import etree
+from SpiffWorkflow.bpmn.exceptions import WorkflowDataException
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator, full_tag
+from SpiffWorkflow.bpmn.parser.ProcessParser import ProcessParser
 from SpiffWorkflow.bpmn.specs.defaults import (
     BoundaryEvent,
+    CallActivity,
     EndEvent,
     IntermediateCatchEvent,
     IntermediateThrowEvent,
@@ -25,6 +28,7 @@ from SpiffWorkflow.camunda.parser.event_parsers import (
 )
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, UserTaskParser
 from SpiffWorkflow.camunda.specs.user_task import UserTask
+from SpiffWorkflow.util.task import TaskState
 
 ACTIVITI_NS = "http://activiti.org/bpmn"
 USER_TASK_ATTRIBUTES = (
@@ -129,7 +133,15 @@ class _LiteralTimers:
 
 
 class YbjgStartEventParser(_LiteralTimers, CamundaStartEventParser):
-    pass
+    """The start event of an event subprocess records isInterrupting (BPMN's default: true), which
+    Spiff ignores; runtime.run cancels the rest of the process when such a subprocess starts."""
+
+    def create_task(self) -> Any:
+        task = super().create_task()
+        parent = self.node.getparent()
+        if parent is not None and parent.get("triggeredByEvent") == "true":
+            task.interrupting = self.node.get("isInterrupting", "true").lower() == "true"
+        return task
 
 
 class YbjgIntermediateCatchEventParser(_LiteralTimers, CamundaIntermediateCatchEventParser):
@@ -148,9 +160,46 @@ class YbjgEndEventParser(_LiteralTimers, CamundaEndEventParser):
     pass
 
 
+class YbjgCallActivity(CallActivity):
+    """A call activity (or embedded subprocess) whose called process declares data outputs: Spiff
+    reads them from the process's End task, which a terminate end event (or an interrupting event
+    subprocess) never reaches. Then they are read from the task that ended the process."""
+
+    def update_data(self, my_task: Any, subworkflow: Any) -> None:
+        io = subworkflow.spec.io_specification
+        end = subworkflow.get_next_task(subworkflow.task_tree, skip_subprocesses=True, spec_name="End")
+        if io is None or not io.data_outputs or (end is not None and end.state == TaskState.COMPLETED):
+            super().update_data(my_task, subworkflow)
+            return
+        last = subworkflow.last_task
+        for var in io.data_outputs:
+            if last is None or var.bpmn_id not in last.data:
+                raise WorkflowDataException(
+                    "The Data Output was not available in the subprocess output.",
+                    task=my_task,
+                    data_output=var,
+                )
+            var.set(my_task, var.get(last))
+
+
+class YbjgProcessParser(ProcessParser):
+    """An element inside an embedded or event subprocess belongs to the lane it is drawn in (its own
+    flowNodeRef), as in Camunda; Spiff would give it the subprocess's lane. The subprocess's lane
+    remains the fallback for an element no lane lists."""
+
+    def __init__(self, *args: Any, lane: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, lane=None, **kwargs)
+        self.enclosing_lane = lane
+
+    def get_lane_name(self, node_id: str) -> str | None:
+        lane: str | None = self.lanes_by_node_id.get(node_id)
+        return lane if lane is not None else self.enclosing_lane
+
+
 class YbjgParser(CamundaParser):
     """The project's parser; validates against the BPMN XSD."""
 
+    PROCESS_PARSER_CLASS = YbjgProcessParser
     OVERRIDE_PARSER_CLASSES = {  # noqa: RUF012
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
         full_tag("userTask"): (YbjgUserTaskParser, UserTask),
@@ -159,6 +208,14 @@ class YbjgParser(CamundaParser):
         full_tag("boundaryEvent"): (YbjgBoundaryEventParser, BoundaryEvent),
         full_tag("intermediateThrowEvent"): (YbjgIntermediateThrowEventParser, IntermediateThrowEvent),
         full_tag("endEvent"): (YbjgEndEventParser, EndEvent),
+        full_tag("subProcess"): (
+            CamundaParser.OVERRIDE_PARSER_CLASSES[full_tag("subProcess")][0],
+            YbjgCallActivity,
+        ),
+        full_tag("callActivity"): (
+            CamundaParser.OVERRIDE_PARSER_CLASSES[full_tag("callActivity")][0],
+            YbjgCallActivity,
+        ),
     }
 
     def __init__(self) -> None:

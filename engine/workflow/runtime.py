@@ -19,6 +19,7 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
+from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _timer_module
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition as _BaseMessage
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
@@ -27,6 +28,12 @@ from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.camunda.specs.multiinstance_task import (
+    ParallelMultiInstanceTask as _CamundaParallel,
+)
+from SpiffWorkflow.camunda.specs.multiinstance_task import (
+    SequentialMultiInstanceTask as _CamundaSequential,
+)
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.task import Task as SpiffTask
 from SpiffWorkflow.util.task import TaskState as SpiffState
@@ -233,15 +240,28 @@ def load(
     return wf
 
 
+_CAMUNDA_LOOPS = (_CamundaParallel, _CamundaSequential)
+
+
 def _rewire_loops(specs: Iterable[Any]) -> None:
-    """Spiff connects each multi-instance child's completion to its parent only when it runs (its
-    own spec converter re-adds this on restore); without it a reloaded multi-instance never ends."""
+    """Re-apply what Spiff does to multi-instance specs only when the task starts, so that a
+    reloaded multi-instance goes on as it began:
+    - the child's completion is connected to its parent (else a reloaded loop never ends);
+    - a Camunda collection loop (camunda:collection / elementVariable) reads and writes the same
+      collection: Spiff parses it as output only and makes it the input at start. Without that a
+      reloaded sequential loop ends after its current item, a parallel one appends its results
+      to the collection instead of writing them in place."""
     for spec in specs:
         for ts in spec.task_specs.values():
             if isinstance(ts, LoopTask):
                 child = spec.task_specs[ts.task_spec]
                 if not child.completed_event.is_connected(ts.merge_child):
                     child.completed_event.connect(ts.merge_child)
+            if isinstance(ts, _CAMUNDA_LOOPS) and ts.cardinality is None and ts.data_input is None:
+                if ts.data_output is not None:
+                    ts.data_input = TaskDataReference(ts.data_output.bpmn_id)
+                if ts.output_item is not None:
+                    ts.input_item = TaskDataReference(ts.output_item.bpmn_id)
 
 
 def _rewire_triggered_event_subprocesses(wf: BpmnWorkflow) -> None:
@@ -265,7 +285,7 @@ def run(wf: BpmnWorkflow) -> None:
     try:
         wf.refresh_timers()
         wf.do_engine_steps()
-        while _has_ready_engine_task(wf):
+        while _interrupt(wf) or _has_ready_engine_task(wf):
             wf.refresh_timers()
             wf.do_engine_steps()
     except _FAILURES as exc:
@@ -274,6 +294,47 @@ def run(wf: BpmnWorkflow) -> None:
 
 def _has_ready_engine_task(wf: BpmnWorkflow) -> bool:
     return any(not t.task_spec.manual for t in wf.get_tasks(state=SpiffState.READY))
+
+
+def _interrupt(wf: BpmnWorkflow) -> bool:
+    """SpiffWorkflow 3.2 ignores isInterrupting on event subprocesses. As BPMN says, an interrupting
+    event subprocess that has started cancels everything else of the process it belongs to (its
+    flow, subprocesses and the other event subprocesses); the process ends when it ends.
+    Returns whether anything changed."""
+    changed = False
+    for process in [wf, *wf.subprocesses.values()]:
+        interrupting = _interrupting_event_subprocess(wf, process)
+        if interrupting is None or process.completed:
+            continue
+        for child in list(process.task_tree.children):
+            if child is not interrupting and not _all_finished(child):
+                child.cancel()
+                changed = True
+        if _all_finished(process.task_tree):
+            # Spiff ends a process at its End task, which the cancelled flow no longer reaches.
+            process._mark_complete(interrupting)
+            process.completed_event(process)  # a calling activity continues
+            changed = True
+    return changed
+
+
+def _interrupting_event_subprocess(wf: BpmnWorkflow, process: Any) -> SpiffTask | None:
+    """The started interrupting event subprocess of a process, if any."""
+    for child in process.task_tree.children:
+        sub = wf.subprocesses.get(child.id)
+        if sub is None or child.has_state(SpiffState.CANCELLED):
+            continue
+        if not any(getattr(ts, "interrupting", False) for ts in sub.spec.start.outputs):
+            continue
+        if any(
+            getattr(t.task_spec, "interrupting", False) for t in sub.get_tasks(state=SpiffState.COMPLETED)
+        ):
+            return child
+    return None
+
+
+def _all_finished(task: SpiffTask) -> bool:
+    return task.has_state(SpiffState.FINISHED_MASK) and all(_all_finished(c) for c in task.children)
 
 
 _FAILURES = (SpiffWorkflowException, SandboxError)  # Spiff calls some evaluations unwrapped
@@ -463,10 +524,34 @@ def send_message(wf: BpmnWorkflow, name: str, payload: Mapping[str, Any]) -> Non
         MessageEventDefinition(name), {"payload": dict(payload), "result_var": _result_var(wf, name)}
     )
     try:
+        _start_nested_event_subprocesses(wf, name)
         wf.send_event(event)
     except _FAILURES as exc:
         raise WorkflowScriptError(_describe(exc)) from exc
     run(wf)
+
+
+def _start_nested_event_subprocesses(wf: BpmnWorkflow, name: str) -> None:
+    """Spiff starts message event subprocesses of the top process only; those of a running called
+    or embedded process (which accepted_messages offers) are started here, as Spiff does at the top,
+    so that the message reaches their start event."""
+    for process in wf.get_active_subprocesses():
+        if _interrupting_event_subprocess(wf, process) is not None:
+            continue
+        for spec_name in getattr(process.spec.start, "trigger_specs", ()):
+            sub_key = getattr(process.spec.task_specs.get(spec_name), "spec", None)
+            if (
+                sub_key not in wf.subprocess_specs
+                or _event_subprocess_message(wf.subprocess_specs[sub_key]) != name
+            ):
+                continue
+            waiting = any(
+                sp.spec.name == sub_key and sp.get_next_task(state=SpiffState.WAITING) is not None
+                for sp in wf.subprocesses.values()
+                if sp.parent_task_id in {t.id for t in process.task_tree.children}
+            )
+            if not waiting:
+                process.spec.start.trigger_wf(process.task_tree, spec_name)
 
 
 def _message_specs(wf: BpmnWorkflow) -> list[Any]:
@@ -505,7 +590,11 @@ def accepted_messages(wf: BpmnWorkflow) -> list[MessageWaitView]:
             value = t.data.get(var) if var else None
             out.append(MessageWaitView(definition.name, "catch", None if value is None else str(value)))
     if not wf.completed:
-        active = [wf.spec, *(sp.spec for sp in wf.get_active_subprocesses())]
+        active = [
+            p.spec
+            for p in [wf, *wf.get_active_subprocesses()]
+            if _interrupting_event_subprocess(wf, p) is None  # an interrupted process starts nothing new
+        ]
         for spec in active:
             # Spiff lists a process's event subprocesses in its start task's trigger_specs.
             for name in getattr(spec.start, "trigger_specs", ()):

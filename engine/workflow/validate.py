@@ -183,11 +183,22 @@ def _lint_processes(f: FileInfo, root: etree._Element) -> list[Problem]:
             if ref.text
         }
         for task in process.iter(f"{_B}userTask"):
-            problems += _lint_user_task(f.name, task, lanes.get(task.get("id") or ""))
+            problems += _lint_user_task(f.name, task, _lane_of(task, lanes))
         for start in process.iter(f"{_B}startEvent"):
             problems += _check_form_fields(f.name, start)
         problems += _lint_expressions(f.name, process)
     return problems
+
+
+def _lane_of(element: etree._Element, lanes: dict[str, str]) -> str | None:
+    """The lane an element is drawn in, else the lane of its nearest enclosing subprocess (as the
+    parser resolves it)."""
+    node: etree._Element | None = element
+    while node is not None and node.tag != f"{_B}process":
+        if (node.get("id") or "") in lanes:
+            return lanes[node.get("id") or ""]
+        node = node.getparent()
+    return None
 
 
 def _lint_user_task(file: str, task: etree._Element, lane: str | None) -> list[Problem]:

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from engine import audit, instances, registry, tasks
+from engine import audit, instances, messages, registry, tasks
 from engine.clock import BEIJING, clock
 from engine.db import unit_of_work
 from engine.errors import ConcurrentUpdateError, WorkflowScriptError
 from engine.models import AuditEvent, Definition, ProcessInstance, Task, TaskState
-from engine.users import actor_for
+from engine.users import SYSTEM, actor_for
 from engine.workflow import runtime
-from tests.engine.helpers import complete, only_task, start
+from tests.engine.helpers import complete, only_task, open_tasks, start
 
 
 @pytest.fixture(autouse=True)
@@ -154,3 +156,64 @@ def test_script_errors_are_typed(seeded, repo_root) -> None:
     with pytest.raises(WorkflowScriptError) as err:
         start(seeded)
     assert "division by zero" in str(err.value)
+
+
+# --- SpiffWorkflow behaviours the engine corrects, each through save and restore ----------------
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _deploy_probe(sf, name: str) -> None:
+    with unit_of_work(sf) as s:
+        registry.deploy(s, [registry.Upload(name, (FIXTURES / name).read_bytes())], actor="modeler")
+
+
+def _variables(sf, instance_id: int) -> dict[str, Any]:
+    with sf() as s:
+        loaded = instances.load(s, s.get(ProcessInstance, instance_id), SYSTEM)
+        return runtime.workflow_data(loaded.workflow)
+
+
+def test_multi_instance_over_a_collection_survives_save_and_restore(seeded) -> None:
+    """Camunda collection / elementVariable loops, parallel then sequential: each completion is
+    a reload, and every member gets exactly one task, in order when sequential."""
+    _deploy_probe(seeded, "probe_loops.bpmn")
+    members = ["officer1", "officer2", "officer3"]
+    instance_id = start(seeded, "probe_loops", members=members)
+    parallel = open_tasks(seeded, instance_id)
+    assert [(t.bpmn_id, t.assignee) for t in parallel] == [("parallel_opinion", m) for m in members]
+    for task in parallel:
+        complete(seeded, task.id, task.assignee, opinion=f"{task.assignee} 同意")
+    for member in members:
+        (task,) = open_tasks(seeded, instance_id)
+        assert (task.bpmn_id, task.assignee) == ("sequential_opinion", member)
+        complete(seeded, task.id, member, opinion="同意")
+    assert [t.bpmn_id for t in open_tasks(seeded, instance_id)] == ["done"]
+    assert _variables(seeded, instance_id)["members"] == members  # written in place, not appended
+
+
+def test_terminate_end_event_in_a_called_process_returns_its_outputs(seeded) -> None:
+    _deploy_probe(seeded, "probe_called.bpmn")
+    instance_id = start(seeded, "probe_caller", case_note="x")
+    assert [t.bpmn_id for t in open_tasks(seeded, instance_id)] == ["decide", "side_work"]
+    complete(seeded, only_task(seeded, instance_id, "decide").id, "officer1", result="查实")
+    # The terminate end event ended the called process (side_work withdrawn); the output arrived.
+    assert [t.bpmn_id for t in open_tasks(seeded, instance_id)] == ["check_result"]
+    assert _variables(seeded, instance_id)["result"] == "查实"
+
+
+def test_interrupting_event_subprocess_in_a_called_process(seeded) -> None:
+    _deploy_probe(seeded, "probe_called.bpmn")
+    instance_id = start(seeded, "probe_caller", case_note="x")
+    with unit_of_work(seeded) as s:
+        messages.deliver(s, "probe_withdraw", actor=SYSTEM, payload={}, instance_id=instance_id)
+    # Both open tasks of the called process are withdrawn; the caller goes on with its output.
+    assert [t.bpmn_id for t in open_tasks(seeded, instance_id)] == ["check_result"]
+    assert _variables(seeded, instance_id)["result"] == "withdrawn"
+
+
+def test_a_task_in_an_embedded_subprocess_takes_the_lane_it_is_drawn_in(seeded) -> None:
+    """The subprocess lies in 办案人员, its task in 科室负责人: the task is the section chief's."""
+    _deploy_probe(seeded, "probe_called.bpmn")
+    instance_id = start(seeded, "probe_caller", case_note="x")
+    complete(seeded, only_task(seeded, instance_id, "decide").id, "officer1", result="查实")
+    assert only_task(seeded, instance_id, "check_result").role == "section_chief"

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engine import audit, calendar, instances, tasks, timers
+from engine import audit, calendar, instances, supervision, tasks, timers
 from engine.clock import BEIJING, clock
 from engine.db import unit_of_work
 from engine.errors import FormValidationError, NotPermittedError
-from engine.models import InstanceStatus, LegalClock, ProcessInstance
+from engine.models import InstanceStatus, LegalClock, ProcessInstance, Task
 from engine.users import SYSTEM, actor_for
 from engine.workflow import runtime
 from tests.engine.helpers import complete, only_task, open_tasks, start
@@ -32,17 +32,6 @@ CASE_DUE = datetime(2024, 12, 23, 23, 59, 59, tzinfo=BEIJING)
 
 # Engine defects this file depends on (reported with reproductions). Strict: once the engine is
 # fixed these tests pass, fail as XPASS, and the marker is to be removed.
-ENGINE_SUSPENDED_TIMER = pytest.mark.xfail(
-    strict=True,
-    reason="engine: clock_due() of a suspended clock raises, and suspend_clock re-times every waiting "
-    "timer that reads clock_due — so 中止 fails while the 办案 督办 timer waits",
-)
-ENGINE_NO_INTERRUPTING_EVENT_SUBPROCESS = pytest.mark.xfail(
-    strict=True,
-    reason="engine/SpiffWorkflow 3.2: an interrupting event subprocess (isInterrupting) does not cancel "
-    "the process's other work; the main flow keeps running after 撤案",
-)
-
 CLUE: dict[str, Any] = {
     "clue_source": "report",
     "party_name": "某某大药房",
@@ -1107,12 +1096,34 @@ def test_suspension_refused_keeps_the_clock_running(seeded) -> None:
     assert d.open_ids() == ["record_party_response"]
 
 
-@ENGINE_SUSPENDED_TIMER
-def test_suspension_during_the_investigation(seeded) -> None:
+def test_suspension_during_the_investigation_holds_the_timer(seeded) -> None:
+    """中止 while the 办案 督办 timer waits: no timer fires and nothing is overdue while the case is
+    suspended; 恢复 re-times the timer and the investigation's due date with the paused days."""
     d = filed(seeded)
+    assert d.task("investigate").due_at == CASE_DUE
+    clock.set(beijing(2024, 10, 8, 10))
     suspend(d)
     d.complete("approve_suspension", "deputy", suspension_approved=True, suspension_opinion="同意中止")
     assert d.clock("办案").status == "suspended"
+    assert d.instance().next_timer_at is None
+    assert d.task("investigate").due_at is None
+    # Long past the original deadline: no 督办, no incident, nothing on the supervision board.
+    assert d.advance(to=beijing(2025, 1, 10, 10)) == []
+    assert d.open_ids() == ["investigate", "resume_case"]
+    assert d.instance().incident is None
+    with seeded() as s:
+        rows, _ = supervision.board(s, supervision.BoardFilter(only_overdue=True))
+    assert [r for r in rows if r.kind == "clock" and r.case_id == d.case().id] == []
+    # Suspended 2024-10-08 → 2025-01-10: 23 + 30 + 31 + 10 = 94 days. 9-23 + 90 days → 12-22, then
+    # + 94 days: 12-31 (9), 01-31 (40), 02-28 (68), 03-26 (94), a Wednesday.
+    d.complete("resume_case", "officer1", resume_reason="鉴定意见已出具")
+    due = end_of(date(2025, 3, 26))
+    assert d.clock("办案").due_at == due
+    assert d.instance().next_timer_at == due
+    assert d.task("investigate").due_at == due
+    assert d.advance(to=beijing(2025, 3, 26, 20)) == []
+    assert d.advance(to=beijing(2025, 3, 27, 9)) == [d.id]
+    assert d.open_ids() == ["case_deadline_overdue", "investigate"]
 
 
 def test_deadline_with_suspension_and_extension_across_the_holidays(seeded) -> None:
@@ -1172,11 +1183,21 @@ def test_case_terminated(seeded) -> None:
     assert case.closed_at is not None
 
 
-@ENGINE_NO_INTERRUPTING_EVENT_SUBPROCESS
 def test_case_termination_withdraws_the_open_work(seeded) -> None:
+    """撤案 is an interrupting event subprocess: the request cancels the investigation and the
+    other event subprocesses at once; the approval ends the instance."""
     d = filed(seeded)
-    terminate(d)
+    extend(d)  # a non-interrupting 延期 request is open as well
+    investigation = d.task("investigate").id
+    d.deliver("case_terminate", "officer1", termination_kind="terminate", termination_reason="当事人已注销")
+    assert d.open_ids() == ["approve_termination"]
+    assert d.accepted_messages() == set()  # an interrupted case starts no new 延期 / 中止 / 撤案
+    with seeded() as s:
+        assert s.get(Task, investigation).state == "cancelled"
+    d.complete("approve_termination", "deputy", termination_opinion="同意终止调查")
     assert d.open_ids() == [] and d.finished
+    assert (d.case().status, d.case().outcome) == ("terminated", "终止调查")
+    assert d.advance(timedelta(days=400)) == []
 
 
 def test_full_penalty_leaves_a_verifiable_audit_chain(seeded) -> None:
