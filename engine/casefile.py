@@ -56,6 +56,7 @@ ACTION_LABELS: dict[str, str] = {
     "referral.send": "移送",
     "auth.login": "登录",
     "auth.failed": "登录失败",
+    "demo.case": "演示数据",
 }
 CLOCK_UNITS = {"workdays": "个工作日", "days": "日", "months": "个月", "hours": "小时"}
 CASE_FIELDS = {

@@ -352,7 +352,8 @@ def _play(session: Session, stores: Stores, key: str, action: Action, played: di
         played[key] = instance.id
         audit.record(
             session, actor="system", action=MARK, object_type="demo", object_id=key,
-            case_id=instance.case_id, instance_id=instance.id, detail={"process": PROCESS},
+            case_id=instance.case_id, instance_id=instance.id,
+            detail={"说明": "演示案件：由 ybjg seed --demo 按真实流程办理生成"},
         )  # fmt: skip
         return
     instance_id = played[key]

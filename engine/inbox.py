@@ -56,8 +56,8 @@ class Page:
 
 
 def _filtered(query: Select[tuple[Task]], f: InboxFilter, actor: Actor, now: datetime) -> Select[tuple[Task]]:
-    if f.process:
-        query = query.where(Task.process_key == f.process)
+    if f.process:  # one key, or several separated by commas (a process and its embedded subprocesses)
+        query = query.where(Task.process_key.in_(f.process.split(",")))
     if f.stage:
         query = query.where(Task.stage == f.stage)
     if f.due == "overdue":

@@ -24,6 +24,29 @@ PROCESS_NAMES = {
     "referral_agency": "行政协作",
     "incoming_transfer": "案件移交接收",
 }
+# Tasks inside an embedded subprocess carry the subprocess's id as their process key: show the
+# process they belong to.
+PROCESS_NAMES.update(
+    {
+        **dict.fromkeys(
+            (
+                "investigation",
+                "case_extension",
+                "case_suspension",
+                "case_termination",
+                "publication_withdrawal",
+            ),
+            "行政处罚",
+        ),
+        "review_work": "法制审核",
+        "member_opinions": "集体讨论",
+        "rectification": "问题台账整改",
+        "institution_inspection": "自查自纠",
+        **dict.fromkeys(("await_police_decision", "await_review_decision", "fine_instead_guard"), "行刑衔接"),
+        "await_feedback": "行纪移送",
+        "await_agency": "行政协作",
+    }
+)
 CASE_STATUS = {
     "clue": "线索核查",
     "open": "已立案",

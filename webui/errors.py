@@ -89,6 +89,8 @@ def handle_http_error(exc: HTTPException) -> ResponseReturnValue:
     message = HTTP_MESSAGES.get(status, exc.name)
     if status == 400 and exc.description == "csrf":
         message = "页面已过期或表单来源无效（CSRF 校验失败），请刷新后重试"
+    elif status == 400 and exc.description == "nul":
+        message = "输入中含有无效的控制字符（NUL），请删除后重试"
     return _render(status, message)
 
 

@@ -1,9 +1,11 @@
-"""CSRF protection for every form, and security headers on every response."""
+"""CSRF protection for every form, NUL characters refused in any input, and security headers on every
+response."""
 
 from __future__ import annotations
 
 import hmac
 import secrets
+from typing import Any
 
 from flask import Flask, abort, request, session
 from flask.typing import ResponseReturnValue
@@ -36,6 +38,26 @@ def _check_csrf() -> None:
         abort(400, description="csrf")
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _refuse_nul() -> None:
+    """No officer types a NUL character, and PostgreSQL text cannot hold one: refuse it in the query,
+    the form or a JSON body with a 400, before it reaches a query or a task's data."""
+    values: list[Any] = [*request.args.values(), *request.args.keys(), *request.form.values()]
+    if request.is_json:
+        values.append(request.get_json(silent=True))
+    if any(_has_nul(v) for v in values):
+        abort(400, description="nul")
+
+
 def _headers(response: ResponseReturnValue) -> ResponseReturnValue:
     headers = response.headers  # type: ignore[union-attr]
     headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -49,6 +71,7 @@ def _headers(response: ResponseReturnValue) -> ResponseReturnValue:
 
 
 def init_app(app: Flask) -> None:
+    app.before_request(_refuse_nul)
     app.before_request(_check_csrf)
     app.after_request(_headers)  # type: ignore[arg-type]
     app.jinja_env.globals["csrf_token"] = csrf_token

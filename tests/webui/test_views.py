@@ -105,3 +105,19 @@ def test_draft_is_kept(as_user, case: Driver) -> None:  # type: ignore[no-untype
     officer = as_user("officer1")
     officer.post(f"/tasks/{task.id}/draft", {"verification": "写了一半"})
     assert "写了一半" in officer.get(f"/tasks/{task.id}").get_data(as_text=True)
+
+
+def test_nul_characters_are_refused_before_any_query(as_user, case: Driver) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL text cannot hold NUL: it is a clear 400 on both databases, never a 500."""
+    officer = as_user("officer1")
+    response = officer.get("/?party=%00")
+    assert response.status_code == 400 and "NUL" in response.get_data(as_text=True)
+    task = case.task("verify_clue")
+    response = officer.post(f"/tasks/{task.id}/complete", {"verification": "a\x00b", "suggestion": "file"})
+    assert response.status_code == 400 and case.open_ids() == ["verify_clue"]
+    response = officer.client.post(
+        f"/api/tasks/{task.id}/complete",
+        json={"data": {"verification": "\x00"}},
+        headers={"X-CSRF-Token": officer.token},
+    )
+    assert response.status_code == 400 and "NUL" in response.json["error"]

@@ -39,6 +39,25 @@
     container.setAttribute("data-diagram-ready", "1");
   }
 
+  // A large process drawn whole is too small to read: show the current (or overdue) step at a readable
+  // size instead. The whole process is a drag (pan) and Ctrl + wheel (zoom) away.
+  function focusOn(canvas, registry, states) {
+    if (canvas.zoom() >= 0.6) { return; }
+    var ids = Object.keys(states).filter(function (id) {
+      return (states[id] === "overdue" || states[id] === "current") && registry.get(id);
+    });
+    if (!ids.length) { return; }
+    var el = registry.get(ids[0]);
+    canvas.zoom(0.8);
+    var box = canvas.viewbox();
+    canvas.viewbox({
+      x: el.x + el.width / 2 - box.width / 2,
+      y: el.y + el.height / 2 - box.height / 2,
+      width: box.width,
+      height: box.height
+    });
+  }
+
   function show(container) {
     if (typeof window.BpmnJS !== "function") {
       message(container, "流程图组件未安装（需先运行 npm install 安装 bpmn-js），下方的办理过程不受影响。", true);
@@ -71,6 +90,7 @@
             if (registry.get(id)) { canvas.addMarker(id, "state-done"); }
           });
           canvas.zoom("fit-viewport", "auto");
+          focusOn(canvas, registry, data.states);
           container.setAttribute("data-diagram-ready", "1");
         });
       })

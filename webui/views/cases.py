@@ -42,7 +42,12 @@ EVIDENCE_ROLES = (
     "director",
     "hearing_officer",
 )
-VIEWER_FILES = ("bpmn-viewer.production.min.js", "assets/diagram-js.css", "assets/bpmn-js.css")
+VIEWER_FILES = (
+    "bpmn-navigated-viewer.production.min.js",
+    "bpmn-viewer.production.min.js",
+    "assets/diagram-js.css",
+    "assets/bpmn-js.css",
+)
 
 
 def visible_case(case_id: int) -> Case:

@@ -6,9 +6,10 @@ from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_login import login_required
 
-from engine import inbox
+from engine import casefile, inbox
 from webui.auth import actor
 from webui.db import get_session
+from webui.display import PROCESS_NAMES
 
 bp = Blueprint("inbox", __name__)
 
@@ -24,7 +25,7 @@ def index() -> ResponseReturnValue:
     args = request.args
     due = args.get("due", "")
     f = inbox.InboxFilter(
-        process=args.get("process", "")[:64],
+        process=args.get("process", "")[:300],
         stage=args.get("stage", "")[:64],
         due=due if due in ("overdue", "soon", "later") else "",  # type: ignore[arg-type]
         party=args.get("party", "")[:100],
@@ -33,8 +34,19 @@ def index() -> ResponseReturnValue:
     )
     s = get_session()
     page = inbox.inbox(s, actor(), f, page=_page())
-    processes, stages = inbox.facets(s, actor())
-    return render_template("inbox.html", page=page, f=f, processes=processes, stages=stages)
+    keys, stages = inbox.facets(s, actor())
+    people = casefile.people(s, {r.task.assignee for r in page.rows if r.task.assignee})
+    return render_template(
+        "inbox.html", page=page, f=f, processes=_by_name(keys), stages=stages, people=people
+    )
+
+
+def _by_name(keys: list[str]) -> list[tuple[str, str]]:
+    """(value, label) options: the process keys that show under one name are filtered together."""
+    grouped: dict[str, list[str]] = {}
+    for key in keys:
+        grouped.setdefault(PROCESS_NAMES.get(key, key), []).append(key)
+    return [(",".join(group), name) for name, group in grouped.items()]
 
 
 @bp.get("/done")

@@ -8,14 +8,16 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 from flask_login import login_required
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from engine import forms, tasks
+from engine import casefile, evidence, forms, tasks
 from engine.errors import ConcurrentUpdateError, FormValidationError, InputError, NotPermittedError
 from engine.models import Case, Task, TaskState, User, UserRole
 from engine.users import bureau_of, can_work
 from webui import formschema
 from webui.auth import actor
 from webui.db import get_session, unit_of_work
+from webui.views.cases import evidence_max_bytes, evidence_store
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -64,6 +66,7 @@ def _render(task: Task, *, values: dict[str, Any] | None = None, errors: dict[st
         can_work=task.state == TaskState.OPEN and can_work(me, task),
         colleagues=colleagues,
         returns=returns,
+        people=casefile.people(s, {task.assignee or "", task.completed_by or ""}),
     ), status
 
 
@@ -97,6 +100,7 @@ def complete(task_id: int) -> ResponseReturnValue:
     try:
         values = formschema.load(form, submitted)
         with unit_of_work() as s:
+            values.update(_attachments(s, task, form))
             done = tasks.complete(s, task_id, actor=actor(), data=values)
             name = done.name
     except FormValidationError as exc:
@@ -106,6 +110,29 @@ def complete(task_id: int) -> ResponseReturnValue:
         return _render(_visible_task(task_id), values=submitted, notice=notice, status=409)
     flash(f"「{name}」已办理")
     return redirect(url_for("inbox.index"))
+
+
+def _attachments(s: Session, task: Task, form: forms.Form) -> dict[str, str]:
+    """Store each attachment field's file as evidence of the case (a new version under the field's
+    label, linked to the task) in the caller's transaction; the field records what was stored.
+    Raises FormValidationError naming the field when a file is refused (type, size, empty)."""
+    out: dict[str, str] = {}
+    for f in form.fields:
+        upload = request.files.get(f.id)
+        if f.widget != "attachment" or f.readonly or upload is None or not upload.filename:
+            continue
+        if task.case_id is None:
+            raise FormValidationError({f.id: "该任务不属于案件，不能上传附件"})
+        try:
+            row = evidence.upload(
+                s, evidence_store(), task.case_id, upload.stream, file_name=upload.filename, title=f.label,
+                kind="书证", actor=actor(), max_bytes=evidence_max_bytes(),  # 送达回证, 笔录, 意见书
+                task_id=task.id,
+            )  # fmt: skip
+        except evidence.EvidenceRejectedError as exc:
+            raise FormValidationError({f.id: f"{exc.detail}（请重新选择文件）"}) from None
+        out[f.id] = f"{row.file_name}（第 {row.version} 版，SHA-256 {row.sha256[:16]}…）"
+    return out
 
 
 @bp.post("/<id:task_id>/draft")
