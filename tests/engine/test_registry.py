@@ -112,3 +112,44 @@ def test_activiti_prefix_is_read_as_camunda(sf) -> None:
         b'xmlns:camunda="http://camunda.org/schema/1.0/bpmn"', b'xmlns:activiti="http://activiti.org/bpmn"'
     )
     assert problems(sf, ("old.bpmn", data)) == []
+
+
+def _lanes(refs_officer: str, refs_unknown: str) -> str:
+    return (
+        '<bpmn:laneSet id="ls">'
+        f'<bpmn:lane id="l1" name="办案人员">{refs_officer}</bpmn:lane>'
+        f'<bpmn:lane id="l2" name="外包人员">{refs_unknown}</bpmn:lane>'
+        "</bpmn:laneSet>"
+    )
+
+
+def _embedded(lanes: str) -> bytes:
+    inner = (
+        '<bpmn:startEvent id="xs" /><bpmn:sequenceFlow id="i1" sourceRef="xs" targetRef="inner" />'
+        f'<bpmn:userTask id="inner">{FORM}</bpmn:userTask>'
+        '<bpmn:sequenceFlow id="i2" sourceRef="inner" targetRef="xe" /><bpmn:endEvent id="xe" />'
+    )
+    xml = bpmn(node("subProcess", after=inner))
+    return xml.replace(b'isExecutable="true">', b'isExecutable="true">' + lanes.encode(), 1)
+
+
+def ref(element: str) -> str:
+    return f"<bpmn:flowNodeRef>{element}</bpmn:flowNodeRef>"
+
+
+@pytest.mark.parametrize(
+    ("lanes", "expected"),
+    [
+        (_lanes(ref("x"), ""), []),  # the task inherits its subprocess's lane
+        (_lanes(ref("x") + ref("inner"), ""), []),  # drawn in a lane of its own
+        (
+            _lanes(ref("x"), ref("inner")),
+            ["bad.bpmn: inner: 泳道「外包人员」不是已知角色"],
+        ),  # its own lane wins
+        (_lanes("", ""), ["bad.bpmn: inner: 用户任务没有办理角色"]),
+    ],
+)
+def test_a_task_in_an_embedded_subprocess_is_checked_against_its_lane(sf, lanes: str, expected) -> None:
+    found = problems(sf, ("bad.bpmn", _embedded(lanes)))
+    assert len(found) == len(expected)
+    assert all(p.startswith(e) for p, e in zip(found, expected, strict=True)), found
