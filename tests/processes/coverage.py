@@ -3,6 +3,7 @@ file some path test went through."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,9 +33,11 @@ JOINS = {f"{BPMN}parallelGateway", f"{BPMN}inclusiveGateway", f"{BPMN}exclusiveG
 class Visits:
     nodes: set[tuple[str, str]] = field(default_factory=set)
     edges: set[tuple[str, str, str]] = field(default_factory=set)
+    unfaithful: set[str] = field(default_factory=set)  # process keys whose state changed on restore
 
     def collect(self, sf: sessionmaker[Session]) -> None:
-        """Add what every instance in the database went through."""
+        """Add what every instance in the database went through, and check that restoring its
+        saved state and saving it again changes nothing."""
         with sf() as s:
             for instance in s.scalars(select(ProcessInstance)):
                 if not instance.state:
@@ -43,6 +46,8 @@ class Visits:
                 nodes, edges = runtime.visited(loaded.workflow)
                 self.nodes |= nodes
                 self.edges |= edges
+                if json.loads(runtime.dump(loaded.workflow)) != json.loads(instance.state):
+                    self.unfaithful.add(instance.process_key)
 
 
 VISITS = Visits()

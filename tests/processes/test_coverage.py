@@ -26,3 +26,10 @@ def test_every_element_of_every_shipped_file_is_visited() -> None:
         "not visited by any path test (run the whole tests/processes suite):\n"
         + "\n".join(missing_nodes + missing_flows)
     )
+
+
+def test_every_saved_state_restores_unchanged() -> None:
+    """Every instance of every path test, at the end of its test, restores to the very state it
+    was saved with (each step of a path test is itself a save and a restore)."""
+    assert VISITS.nodes, "run the whole tests/processes suite"
+    assert VISITS.unfaithful == set()
