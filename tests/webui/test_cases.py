@@ -292,7 +292,7 @@ def test_case_page_loads_the_viewer_without_inline_script(as_user, case: Driver)
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
     assert re.findall(r"<script(?![^>]*\bsrc=)", html) == []
     assert f'data-diagram-url="/cases/{case.case().id}/diagram/{case.id}.json"' in html
-    bundle = re.search(r'<script src="([^"]*bpmn-viewer[^"]*)"', html)
+    bundle = re.search(r'<script src="([^"]*bpmn-navigated-viewer[^"]*)"', html)  # pan and zoom
     assert bundle is not None
     for url in (bundle.group(1), "/static/case_diagram.js"):
         response = officer.get(url)
