@@ -34,7 +34,7 @@ DEFAULT_RULES: dict[str, tuple[int, ClockUnit, str]] = {
     "复议申请": (3, ClockUnit.DAYS, "收到不予立案通知后3日内提请复议"),
     "举报受理": (5, ClockUnit.WORKDAYS, "收到举报后5个工作日内决定是否受理"),
     "法制审核": (10, ClockUnit.WORKDAYS, "法制审核10个工作日，经科室负责人批准可延长10个工作日"),
-    "听证告知": (5, ClockUnit.WORKDAYS, "听证告知书送达后5个工作日内提出听证申请（法64）"),
+    "听证通知": (7, ClockUnit.WORKDAYS, "举行听证的7个工作日前通知当事人听证的时间、地点（法64）"),
     "催告": (10, ClockUnit.DAYS, "催告书送达10日后仍未履行的，可申请人民法院强制执行"),
     "复议期": (60, ClockUnit.DAYS, "当事人申请行政复议的期限：60日"),
     "诉讼期": (6, ClockUnit.MONTHS, "当事人提起行政诉讼的期限：6个月"),
@@ -47,6 +47,8 @@ DEFAULT_RULES: dict[str, tuple[int, ClockUnit, str]] = {
     "协作反馈": (30, ClockUnit.DAYS, "行政协作移送后等待协作部门反馈（地方规定，默认30日）"),
     "移交接收": (5, ClockUnit.WORKDAYS, "收到移交案件后决定是否立案（默认5个工作日）"),
     "回头看": (3, ClockUnit.MONTHS, "销号或零报告、未报告后开展回头看的期限（地方规定，默认3个月）"),
+    "追责时效": (24, ClockUnit.MONTHS, "违法行为二年内未被发现的，不再给予行政处罚（法36）"),
+    "追责时效（危害生命健康）": (60, ClockUnit.MONTHS, "涉及生命健康安全、金融安全且有危害后果的，五年（法36）"),
     "立案监督建议": (3, ClockUnit.DAYS, "收到公安机关复议决定后3日内建议人民检察院立案监督（310第9条）"),
 }
 

@@ -271,6 +271,39 @@ def test_not_filed_path(seeded) -> None:
     assert (d.case().status, d.case().outcome) == ("not_filed", "不予立案")
 
 
+def test_time_barred_clue_can_only_be_not_filed(seeded) -> None:
+    """追责时效 (法36): two years from the end of the violation. Ended 2022-09-01 → 24 months →
+    2024-09-01, a Sunday → Monday 2024-09-02; today (2024-09-23) is past it. Neither 立案 nor the
+    简易程序 is possible: the chief's 立案 ends as 不予立案 with the reason."""
+    d = Driver.start(seeded, "penalty_case", "officer1", **CLUE)
+    d.complete(
+        "verify_clue", "officer1", verification="已核查", suggestion="simple", violation_ended_on="2022-09-01"
+    )
+    assert d.open_ids() == ["decide_filing"]  # not the on-the-spot decision
+    assert d.data()["limitation_notice"] == (
+        "已超过追责时效（2024-09-02 届满），依法不再给予行政处罚，只能不予立案"
+    )
+    d.complete("decide_filing", "chief", decision="file", decision_opinion="同意立案")
+    assert d.finished
+    assert (d.case().status, d.case().outcome) == ("not_filed", "不予立案（超过追责时效）")
+
+
+def test_harm_to_health_extends_the_limitation_to_five_years(seeded) -> None:
+    # 2022-09-01 + 60 months → 2027-09-01, a Wednesday.
+    d = Driver.start(seeded, "penalty_case", "officer1", **CLUE)
+    d.complete(
+        "verify_clue",
+        "officer1",
+        verification="已核查",
+        suggestion="file",
+        violation_ended_on="2022-09-01",
+        health_harmed=True,
+    )
+    assert d.data()["limitation_notice"] == "追责时效至 2027-09-01"
+    d.complete("decide_filing", "chief", decision="file", case_cause="串换药品", decision_opinion="同意立案")
+    assert d.open_ids() == ["investigate"]
+
+
 def test_extension_moves_the_deadline_by_fifteen_working_days(seeded) -> None:
     instance_id = start(seeded)
     first = only_task(seeded, instance_id, "verify_clue")
