@@ -13,6 +13,7 @@ its year has not been entered.
     clock_due(name)          the due instant of this case's legal clock `name`; while it is
                              suspended (中止) a far-future instant, so a timer reading it waits
                              and is re-timed when the clock resumes
+    clock_suspended(name)    whether this case's legal clock `name` is suspended (中止) now
     start_clock(name[, amount, unit])  extend_clock(name, amount[, reason])
     suspend_clock(name[, reason])  resume_clock(name[, reason])  stop_clock(name)
     yuan(x)                  a money amount as Decimal rounded to 0.01 元
@@ -111,6 +112,9 @@ def build(book: ClockBook) -> dict[str, Callable[..., Any]]:
     def clock_due(name: str) -> Due:
         return book.due(name)
 
+    def clock_suspended(name: str) -> bool:
+        return book.get(name).suspended_since is not None
+
     def start_clock(name: str, amount: int | None = None, unit: str | None = None) -> Due:
         return book.start(name, amount, unit)
 
@@ -141,6 +145,7 @@ def build(book: ClockBook) -> dict[str, Callable[..., Any]]:
         "now": now,
         "today": today,
         "clock_due": clock_due,
+        "clock_suspended": clock_suspended,
         "start_clock": start_clock,
         "extend_clock": extend_clock,
         "suspend_clock": suspend_clock,

@@ -97,6 +97,17 @@ class Driver:
             loaded = instances.load(s, s.get(ProcessInstance, self.id), SYSTEM)
             return runtime.workflow_data(loaded.workflow)
 
+    def task_data(self, bpmn_id: str) -> dict[str, Any]:
+        """The data the one open task `bpmn_id` sees (its own copy, inside a subprocess too)."""
+        from engine.workflow import runtime
+
+        task = self.task(bpmn_id)
+        with self.sf() as s:
+            loaded = instances.load(s, s.get(ProcessInstance, self.id), SYSTEM)
+            found = runtime.find_task(loaded.workflow, task.spiff_task_id)
+            assert found is not None
+            return runtime.task_data(found)
+
     # --- acting ----------------------------------------------------------------------------
     def complete(self, bpmn_id: str, user: str, **data: Any) -> Driver:
         task = self.task(bpmn_id)

@@ -1159,6 +1159,28 @@ def test_suspension_during_the_investigation_holds_the_timer(seeded) -> None:
     assert d.open_ids() == ["case_deadline_overdue", "investigate"]
 
 
+def test_extension_approved_while_suspended_counts_after_resumption(seeded) -> None:
+    d = filed(seeded)
+    clock.set(beijing(2024, 10, 8, 10))
+    suspend(d)
+    d.complete("approve_suspension", "deputy", suspension_approved=True, suspension_opinion="同意中止")
+    extend(d)
+    assert d.task_data("approve_case_extension")["current_case_due"] == "中止中（恢复后顺延）"
+    d.complete(
+        "approve_case_extension",
+        "deputy",
+        case_extension_approved=True,
+        approved_extension_days=30,
+        case_extension_opinion="同意",
+    )
+    assert (d.clock("办案").status, d.clock("办案").due_at) == ("suspended", None)
+    clock.set(beijing(2024, 10, 18, 10))
+    d.complete("resume_case", "officer1", resume_reason="鉴定完成")
+    # 9-23 + 90 + 30 + 10 paused days → 2025-01-31, the Spring Festival holiday ends 02-04 → 02-05.
+    assert d.clock("办案").due_at == end_of(date(2025, 2, 5))
+    assert d.task("investigate").due_at == end_of(date(2025, 2, 5))
+
+
 def test_deadline_with_suspension_and_extension_across_the_holidays(seeded) -> None:
     clock.set(beijing(2024, 9, 19, 10))
     d = Driver.start(seeded, "penalty_case", "officer1", **CLUE)
