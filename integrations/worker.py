@@ -27,11 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"邮件服务器配置有误：{exc}", file=sys.stderr)
         return 2
-    senders = build_senders(settings)
-    if not senders:
-        print("未配置任何发送渠道（请设置 YBJG_SMTP_HOST 等）", file=sys.stderr)
-        return 2
     factory = make_session_factory(make_engine(os.environ.get("DATABASE_URL") or default_url()))
+    senders = build_senders(settings, factory)
     if args.once:
         done = outbox.dispatch_due(factory, senders)
         sent = sum(1 for d in done if d.status == outbox.Status.SENT)

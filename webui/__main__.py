@@ -21,7 +21,8 @@ def main() -> None:
     if app.config["YBJG"].run_scheduler:
         timers.start_scheduler_thread(app.extensions["ybjg_sessions"])
         # The outbox worker beside it: emails and other messages leave after their step commits.
-        outbox.start_worker_thread(app.extensions["ybjg_sessions"], build_senders(app.config["YBJG"].senders))
+        sessions = app.extensions["ybjg_sessions"]
+        outbox.start_worker_thread(sessions, build_senders(app.config["YBJG"].senders, sessions))
     app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
 
 
