@@ -201,9 +201,17 @@ def _cn(n: int) -> str:
     return "一二三四五六七八九十"[n - 1] if 1 <= n <= 10 else str(n)
 
 
+def _soffice() -> str | None:
+    return shutil.which("soffice") or shutil.which("libreoffice")
+
+
+def pdf_available() -> bool:
+    return _soffice() is not None
+
+
 def docx_to_pdf(data: bytes) -> bytes | None:
     """The .docx converted by LibreOffice (`soffice --headless`), or None when it is not installed."""
-    binary = shutil.which("soffice") or shutil.which("libreoffice")
+    binary = _soffice()
     if binary is None:
         return None
     with tempfile.TemporaryDirectory() as tmp:

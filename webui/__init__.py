@@ -21,6 +21,7 @@ from webui.views import (
     notifications,
     processes,
     referrals,
+    statistics,
     supervision,
     tasks,
 )
@@ -71,6 +72,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
         notifications.bp,
         intake.bp,
         referrals.bp,
+        statistics.bp,
     ):
         app.register_blueprint(blueprint)
 
