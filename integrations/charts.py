@@ -12,6 +12,7 @@ from typing import Any
 
 from matplotlib import font_manager
 from matplotlib.figure import Figure  # no pyplot: a bare Figure saves through the Agg canvas
+from matplotlib.ticker import MaxNLocator
 
 from engine.statistics import Table
 
@@ -33,8 +34,9 @@ def _number(value: Any) -> float | None:
 
 
 def _label(row: tuple[Any, ...], value_column: int) -> str:
-    """The text cells before the charted value, e.g. 公安机关·公安立案."""
-    return "·".join(str(cell) for cell in row[:value_column] if _number(cell) is None)
+    """The first cell and the other text cells before the charted value, e.g. 公安机关·公安立案."""
+    rest = [str(cell) for cell in row[1:value_column] if _number(cell) is None]
+    return "·".join([str(row[0]), *rest])
 
 
 def chart_png(table: Table, *, width: float = 6.4, height: float = 3.6, dpi: int = 110) -> bytes | None:
@@ -43,6 +45,10 @@ def chart_png(table: Table, *, width: float = 6.4, height: float = 3.6, dpi: int
         return None
     points = [(_label(row, table.value_column), _number(row[table.value_column])) for row in table.rows]
     points = [(label, value) for label, value in points if value is not None]
+    if table.chart == "pie":
+        points = [(label, value) for label, value in points if value]  # no 0 % slices
+    if table.chart == "barh":
+        height = max(height, 0.22 * len(points) + 1.2)  # one readable row per bar
     family = cjk_family()
     fig = Figure(figsize=(width, height), dpi=dpi)
     ax = fig.subplots()
@@ -71,6 +77,8 @@ def chart_png(table: Table, *, width: float = 6.4, height: float = 3.6, dpi: int
     else:
         ax.bar(labels, values, color=COLOURS[0])
         ax.set_ylabel(table.columns[table.value_column], fontsize=9, **font)
+    if values and all(float(v).is_integer() for v in values):  # counts: no 2.5 件 ticks
+        (ax.xaxis if table.chart == "barh" else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
     for label in (*ax.get_xticklabels(), *ax.get_yticklabels()):
         label.set_fontsize(8)
         if family:

@@ -95,6 +95,11 @@ def period_name(kind: str, scope: Scope) -> str:
     return f"{scope.start.year}年{scope.start.month}月"
 
 
+def report_title(stats: Statistics, kind: str) -> str:
+    """e.g. 渝北区医疗保障局2024年度行政执法总体情况报告 (also the download's file name)."""
+    return KINDS[kind].title.format(unit=stats.unit_name, period=period_name(kind, stats.scope))
+
+
 def wan(value: Any) -> str:
     """元 → 万元 with two decimals: 10143800 → 1014.38."""
     return str((Decimal(str(value or 0)) / 10000).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
@@ -158,7 +163,7 @@ def render_docx(stats: Statistics, kind: str, *, generated_on: date) -> bytes:
     section.page_width, section.page_height = Cm(21), Cm(29.7)
     section.top_margin, section.bottom_margin = Cm(3.7), Cm(3.5)
     section.left_margin, section.right_margin = Cm(2.8), Cm(2.6)
-    title = spec.title.format(unit=stats.unit_name, period=period_name(kind, stats.scope))
+    title = report_title(stats, kind)
     doc.core_properties.title = title
     _paragraph(doc, title, font=TITLE_FONT, size=22, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER, indent=False)
     scope = stats.scope

@@ -149,5 +149,5 @@ def report() -> ResponseReturnValue:
                 "error.html", message="服务器未安装 LibreOffice，无法生成 PDF，请下载 Word 版"
             ), 409
         data = pdf
-    name = f"{stats.unit_name}{reports.period_name(kind, scope)}{REPORT_NAMES[kind]}.{fmt}"
+    name = f"{reports.report_title(stats, kind)}.{fmt}"
     return _send(data, fmt, name, f"report.{kind}", scope)
