@@ -278,7 +278,9 @@ def test_migrate_with_dry_run_then_move_back(deployed, modeler) -> None:
     assert back.status_code == 302
     with deployed() as s:
         assert s.get(ProcessInstance, instance_id).definition_id == v1
-        actions = s.scalars(select(AuditEvent.action).where(AuditEvent.instance_id == instance_id)).all()
+        actions = s.scalars(
+            select(AuditEvent.action).where(AuditEvent.instance_id == instance_id).order_by(AuditEvent.seq)
+        ).all()
         assert actions[-2:] == ["instance.migrate", "instance.migrate_back"]
 
 
