@@ -50,7 +50,13 @@ def test_list_read_complete(app, token: str, case: Driver) -> None:  # type: ign
     assert page["total"] == 1 and page["items"][0]["bpmn_id"] == "verify_clue"
     task_id = page["items"][0]["id"]
     detail = client.get(f"/api/tasks/{task_id}", headers=auth(token)).json
-    assert [f["id"] for f in detail["form_fields"]] == ["verification", "suggestion", "extension_reason"]
+    assert [f["id"] for f in detail["form_fields"]] == [
+        "verification",
+        "suggestion",
+        "violation_ended_on",
+        "health_harmed",
+        "extension_reason",
+    ]
     bad = client.post(
         f"/api/tasks/{task_id}/complete", json={"data": {"suggestion": "maybe"}}, headers=auth(token)
     )
