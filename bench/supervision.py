@@ -240,11 +240,174 @@ def report(backend: str, figures: dict[str, list[float]]) -> None:
         print(f"  {backend:10s} {label:38s} median {median:7.1f} ms  p90 {p90:7.1f} ms  {target}")
 
 
+# --- 统计分析 dashboard (engine/statistics.py) ------------------------------------------------------
+
+VIOLATIONS = ["重复开药", "超标准收费", "分解住院", "串换项目", "冒名就医", "挂床住院", "虚假就医"]
+INSTITUTION_TYPES = ["public_hospital", "private_hospital", "primary_care", "clinic", "pharmacy"]
+CASE_STATUSES = ["open"] * 5 + ["closed"] * 3 + ["clue", "not_filed", "referred"]
+DONE_STAGES = ["线索核查", "立案审批", "调查取证", "审查"]
+
+
+def seed_statistics(db: Engine, n: int) -> None:
+    """n penalty cases opened over 2024 (types, institutions, amounts, flags varied), each with a
+    running instance, its four earlier stages' completed tasks and one open task: 5 n task rows."""
+    rng = random.Random(20240101)
+    with db.connect() as conn:
+        definition_id = conn.scalar(select(Definition.id).where(Definition.key == "penalty_case"))
+    year_start = NOW.replace(year=2024, month=1, day=1)
+
+    def cases() -> Iterator[dict[str, Any]]:
+        for i in range(n):
+            decided = rng.random() < 0.6
+            recovery = rng.randrange(1_000, 200_000)
+            yield {
+                "number": f"渝北医保立〔2024〕{i + 1}号",
+                "party_name": f"渝北区第{rng.randrange(1700)}医药机构",
+                "party_type": "institution" if rng.random() < 0.9 else "person",
+                "institution_type": rng.choice(INSTITUTION_TYPES),
+                "clue_source": rng.choice(["inspection", "report", "smart"]),
+                "kind": "penalty_case",
+                "unit_code": "yubei",
+                "stage": rng.choice(STAGES),
+                "status": rng.choice(CASE_STATUSES),
+                "outcome": "行政处罚" if decided else "",
+                "violation_types": rng.sample(VIOLATIONS, rng.randint(1, 2)),
+                "amount_involved": recovery,
+                "amount_recovered": recovery if decided else None,
+                "fine": recovery * 3 if decided else None,
+                "liquidated_damages": rng.choice([0, 0, 5_000]) if decided else None,
+                "legal_review": decided and rng.random() < 0.3,
+                "collective_discussion": decided and rng.random() < 0.1,
+                "published": decided,
+                "referral_destination": "公安机关" if rng.random() < 0.02 else "",
+                "opened_at": year_start + timedelta(days=rng.uniform(0, 365)),
+            }
+
+    for batch in _batches(cases()):
+        with db.begin() as conn:
+            conn.execute(insert(Case), batch)
+    with db.connect() as conn:
+        opened = conn.execute(select(Case.id, Case.opened_at).order_by(Case.id)).all()
+    for first in range(0, len(opened), BATCH):
+        with db.begin() as conn:
+            rows = [
+                {
+                    "definition_id": definition_id,
+                    "process_key": "penalty_case",
+                    "spec_pins": {"penalty_case": definition_id},
+                    "case_id": case_id,
+                    "unit_code": "yubei",
+                    "status": "running",
+                    "state": "{}",
+                    "serializer_version": "1",
+                    "lock_version": 1,
+                    "started_at": at,
+                    "started_by": "officer1",
+                    "updated_at": at,
+                }
+                for case_id, at in opened[first : first + BATCH]
+            ]
+            conn.execute(insert(ProcessInstance), rows)
+    with db.connect() as conn:
+        pairs = conn.execute(
+            select(ProcessInstance.id, ProcessInstance.case_id, ProcessInstance.started_at)
+        ).all()
+
+    def tasks() -> Iterator[dict[str, Any]]:
+        for serial, (instance_id, case_id, started) in enumerate(pairs):
+            at = started
+            for step, stage in enumerate([*DONE_STAGES, rng.choice(STAGES)]):
+                done = at + timedelta(days=rng.uniform(0.5, 12))
+                last = step == len(DONE_STAGES)
+                yield {
+                    "instance_id": instance_id,
+                    "case_id": case_id,
+                    "spiff_task_id": f"{serial:030d}{step:06d}",
+                    "process_key": "penalty_case",
+                    "bpmn_id": f"step_{step}",
+                    "name": stage,
+                    "stage": stage,
+                    "role": "officer",
+                    "candidate_groups": ["officer"],
+                    "candidate_users": [],
+                    "assignee": "officer1",
+                    "unit_code": "yubei",
+                    "state": "open" if last else "completed",
+                    "priority": 50,
+                    "created_at": at,
+                    "due_at": at + timedelta(days=10),
+                    "due_unverified": False,
+                    "completed_at": None if last else done,
+                    "completed_by": None if last else "officer1",
+                }
+                at = done
+
+    for batch in _batches(tasks()):
+        with db.begin() as conn:
+            conn.execute(insert(Task), batch)
+
+
+def dashboard_figures(url: str, n: int) -> dict[str, list[float]]:
+    """Seed n open penalty cases at `url` and time the dashboard's figures for 2024 and for a month."""
+    from datetime import date
+
+    from engine import statistics as stats
+    from integrations import charts
+
+    db = bench_engine.fresh_database(url)
+    started = time.perf_counter()
+    seed_statistics(db, n)
+    bench_engine.analyze(db)
+    print(f"  seeded {n} cases, instances and {5 * n} task rows in {time.perf_counter() - started:.0f} s")
+    factory = make_session_factory(db)
+    year = stats.Scope(date(2024, 1, 1), date(2024, 12, 31), "yubei")
+    month = stats.Scope(date(2024, 6, 1), date(2024, 6, 30), "yubei")
+    try:
+        with factory() as session:
+            figures = stats.compute(session, year)
+            print(
+                f"  2024: {figures.value('penalty_cases')} penalty cases, fines {figures.value('fines')} 元"
+            )
+            started = time.perf_counter()
+            for table in figures.tables:
+                charts.chart_png(table)
+            print(f"  the page's {len(figures.tables)} charts draw in {time.perf_counter() - started:.2f} s")
+        cases = {
+            "dashboard figures, 2024": lambda s: stats.compute(s, year),
+            "dashboard figures, June 2024": lambda s: stats.compute(s, month),
+        }
+        return {label: timed(factory, call) for label, call in cases.items()}
+    finally:
+        db.dispose()
+
+
+def report_dashboard(backend: str, figures: dict[str, list[float]]) -> None:
+    for label, samples in figures.items():
+        median = statistics.median(samples) * 1000
+        p90 = statistics.quantiles(samples, n=10)[-1] * 1000
+        print(f"  {backend:10s} {label:38s} median {median:7.1f} ms  p90 {p90:7.1f} ms")
+
+
+def dashboard(n: int, pg_url: str) -> None:
+    print(f"统计分析 dashboard with {n} open penalty cases")
+    with tempfile.TemporaryDirectory() as tmp:
+        report_dashboard("SQLite", dashboard_figures(f"sqlite:///{tmp}/bench.sqlite3", n))
+    problem = bench_engine.pg_problem(pg_url)
+    if problem:
+        print(f"  PostgreSQL skipped: {problem}")
+    else:
+        report_dashboard("PostgreSQL", dashboard_figures(pg_url, n))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/supervision.py")
     parser.add_argument("--quick", action="store_true", help="10 000 instances instead of 100 000")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    parser.add_argument("--only", choices=["board", "dashboard"], help="run one part")
     args = parser.parse_args(argv)
+    if args.only == "dashboard":
+        dashboard(10_000 if args.quick else 100_000, args.pg_url)
+        return 0
     n = 10_000 if args.quick else 100_000
     print(f"超期督办 board with {n} open instances (target ≤ {TARGET_MS:.0f} ms)")
     with tempfile.TemporaryDirectory() as tmp:
@@ -254,6 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  PostgreSQL skipped: {problem}")
     else:
         report("PostgreSQL", board_figures(args.pg_url, n))
+    dashboard(n, args.pg_url)
     return 0
 
 

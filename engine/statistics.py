@@ -6,6 +6,7 @@ XLSX exports and the 年度/季度/月度 reports come from one `compute()`, so 
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Iterable
@@ -14,12 +15,12 @@ from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Numeric, and_, case, func, select, type_coerce
+from sqlalchemy import ColumnElement, Numeric, Text, and_, case, cast, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from engine import audit, calendar
 from engine.cases import CASE_STATUSES, INSTITUTION_TYPES
-from engine.clock import BEIJING, to_beijing
+from engine.clock import BEIJING
 from engine.errors import InputError, NotFoundError
 from engine.models import Case, Document, Task, TaskState, Unit, User
 from engine.users import Actor
@@ -258,10 +259,12 @@ def _by_outcome(session: Session, where: ColumnElement[bool]) -> Table:
 
 
 def _by_violation(session: Session, where: ColumnElement[bool]) -> Table:
-    # JSON lists are counted here: SQLite and PostgreSQL unnest JSON differently.
+    # The lists are grouped as text in SQL and split here: SQLite and PostgreSQL unnest JSON differently.
     counts: Counter[str] = Counter()
-    for types in session.scalars(select(Case.violation_types).where(where)):
-        counts.update(types or ["（未认定）"])
+    as_text = cast(Case.violation_types, Text)
+    for raw, n in session.execute(select(as_text, func.count(Case.id)).where(where).group_by(as_text)):
+        for label in json.loads(raw or "[]") or ["（未认定）"]:
+            counts[label] += n
     return Table(
         "by_violation", "违法类型（一案可有多种）", ("违法类型", "件数"), tuple(counts.most_common())
     )
@@ -295,25 +298,43 @@ def _by_institution(session: Session, where: ColumnElement[bool]) -> Table:
     )
 
 
+def _beijing(session: Session, column: Any, fmt: str) -> Any:
+    """A UTC timestamp column as Beijing-time text in SQL: "%Y-%m-%d" or "%Y-%m". The one place that
+    speaks dialect: grouping by day or month in the database keeps 100 000 rows off the wire."""
+    if session.get_bind().dialect.name == "postgresql":
+        pg = {"%Y-%m-%d": "YYYY-MM-DD", "%Y-%m": "YYYY-MM"}[fmt]
+        return func.to_char(func.timezone("Asia/Shanghai", column), pg)
+    return func.strftime(fmt, column, "+8 hours")
+
+
 def _stage_times(session: Session, where: ColumnElement[bool]) -> Table:
     """Per stage: working days a case spent in it (first task opened → last task done), average and
     90th percentile; and the share of its tasks done by their due time."""
     cal = calendar.load_calendar(session)
-    spans = session.execute(
-        select(Task.stage, Task.case_id, func.min(Task.created_at), func.max(Task.completed_at))
+    per_case = (
+        select(
+            Task.stage.label("stage"),
+            func.min(Task.created_at).label("opened"),
+            func.max(Task.completed_at).label("done"),
+        )
         .join(Case, Case.id == Task.case_id)
         .where(where, Task.state == TaskState.COMPLETED, Task.stage != "")
         .group_by(Task.stage, Task.case_id)
+        .subquery()
+    )
+    opened_day = _beijing(session, per_case.c.opened, "%Y-%m-%d")
+    done_day = _beijing(session, per_case.c.done, "%Y-%m-%d")
+    spans = session.execute(
+        select(per_case.c.stage, opened_day, done_day, func.count(), func.min(per_case.c.opened)).group_by(
+            per_case.c.stage, opened_day, done_day
+        )
     ).all()
     days: dict[str, list[int]] = {}
     first_seen: dict[str, datetime] = {}
-    memo: dict[tuple[date, date], int] = {}
-    for stage, _case_id, opened, done in spans:
-        a, b = calendar.beijing_date(opened), calendar.beijing_date(done)
-        if (a, b) not in memo:
-            memo[(a, b)] = calendar.workdays_between(cal, a, b)
-        days.setdefault(stage, []).append(memo[(a, b)])
-        first_seen[stage] = min(first_seen.get(stage, opened), opened)
+    for stage, a, b, n, earliest in spans:
+        span = calendar.workdays_between(cal, date.fromisoformat(a), date.fromisoformat(b))
+        days.setdefault(stage, []).extend([span] * n)
+        first_seen[stage] = min(first_seen.get(stage, earliest), earliest)
     timed = (
         select(Task.stage, func.count(Task.id), _count(Task.completed_at <= Task.due_at))
         .join(Case, Case.id == Task.case_id)
@@ -364,9 +385,8 @@ def _ledger(session: Session, where: ColumnElement[bool]) -> tuple[int, int, int
 
 
 def _per_month(session: Session, where: ColumnElement[bool]) -> Table:
-    counts: Counter[str] = Counter()
-    for opened in session.scalars(select(Case.opened_at).where(where)):
-        counts[to_beijing(opened).strftime("%Y-%m")] += 1
+    month = _beijing(session, Case.opened_at, "%Y-%m")
+    counts = dict(session.execute(select(month, func.count(Case.id)).where(where).group_by(month)).all())
     return Table(
         "per_month", "行政处罚案件数（按登记月份）", ("月份", "件数"), tuple(sorted(counts.items())), "line"
     )
