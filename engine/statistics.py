@@ -244,7 +244,10 @@ def _grouped(
     session: Session, key: str, title: str, label: str, column: Any, where: ColumnElement[bool]
 ) -> Table:
     rows = session.execute(
-        select(column, func.count(Case.id)).where(where).group_by(column).order_by(func.count(Case.id).desc())
+        select(column, func.count(Case.id))
+        .where(where)
+        .group_by(column)
+        .order_by(func.count(Case.id).desc(), column)
     ).all()
     return Table(key, title, (label, "件数"), tuple((value or "（未开始）", n) for value, n in rows))
 

@@ -77,7 +77,7 @@ def chart_png(table: Table, *, width: float = 6.4, height: float = 3.6, dpi: int
     else:
         ax.bar(labels, values, color=COLOURS[0])
         ax.set_ylabel(table.columns[table.value_column], fontsize=9, **font)
-    if values and all(float(v).is_integer() for v in values):  # counts: no 2.5 件 ticks
+    if table.chart != "pie" and values and all(float(v).is_integer() for v in values):  # no 2.5 件
         (ax.xaxis if table.chart == "barh" else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
     for label in (*ax.get_xticklabels(), *ax.get_yticklabels()):
         label.set_fontsize(8)
