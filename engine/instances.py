@@ -223,12 +223,22 @@ def _retime_task(wf: runtime.BpmnWorkflow, row: Task, ready: runtime.ReadyTask, 
 
 
 def _project_messages(session: Session, instance: ProcessInstance, wf: runtime.BpmnWorkflow) -> None:
-    session.execute(delete(MessageWait).where(MessageWait.instance_id == instance.id))
-    if instance.status != InstanceStatus.RUNNING:
-        return
+    wanted = (
+        {(m.name, m.correlation, m.kind) for m in runtime.accepted_messages(wf)}
+        if instance.status == InstanceStatus.RUNNING
+        else set()
+    )
+    rows = session.scalars(select(MessageWait).where(MessageWait.instance_id == instance.id)).all()
+    have: set[tuple[str, str | None, str]] = set()
+    for row in rows:  # most steps change no wait: then nothing is written
+        key = (row.name, row.correlation_key, row.kind)
+        if key in wanted and key not in have:
+            have.add(key)
+        else:
+            session.delete(row)
     session.add_all(
-        MessageWait(instance_id=instance.id, name=m.name, correlation_key=m.correlation, kind=m.kind)
-        for m in runtime.accepted_messages(wf)
+        MessageWait(instance_id=instance.id, name=name, correlation_key=correlation, kind=kind)
+        for name, correlation, kind in wanted - have
     )
 
 
