@@ -70,6 +70,7 @@ def test_audit_clue_accepted(seeded) -> None:
     case = d.case()
     assert (case.status, case.stage, case.number) == ("open", "调查取证", "渝北医保立〔2024〕1号")
     assert case.outcome == ""
+    assert case.title == "超标准收费"  # the 案由 entered at 立案审批
     assert d.data()["no_second_fine"] is False
     assert d.clock("移交接收").status == "stopped"
 

@@ -19,7 +19,7 @@ from engine import audit, calendar, instances, supervision, tasks, timers
 from engine.clock import BEIJING, clock
 from engine.db import unit_of_work
 from engine.errors import FormValidationError, NotPermittedError
-from engine.models import InstanceStatus, LegalClock, ProcessInstance, Task
+from engine.models import Case, InstanceStatus, LegalClock, ProcessInstance, Task
 from engine.users import SYSTEM, actor_for
 from engine.workflow import runtime
 from tests.engine.helpers import complete, only_task, open_tasks, start
@@ -251,6 +251,7 @@ def test_filing_path_opens_the_case_clock(seeded) -> None:
         }
         assert clocks["核查立案"].status == "stopped"
         assert clocks["办案"].due_at == CASE_DUE
+        assert s.get(Case, instance.case_id).title == "串换药品"  # 案由 entered at 立案审批
         assert audit.verify(s).ok
 
 
