@@ -57,3 +57,9 @@ def test_create_edit_reset(as_user, seeded) -> None:  # type: ignore[no-untyped-
     from tests.webui.conftest import Browser
 
     assert Browser(admin.client.application.test_client()).login("officer9", "anotherpass")
+
+
+def test_user_list_names_units(as_user) -> None:  # type: ignore[no-untyped-def]
+    html = as_user("admin").get("/admin/users").get_data(as_text=True)
+    row = html[html.index("<td>officer1</td>") :].split("</tr>", 1)[0]
+    assert "基金监管科（稽核科）" in row and "yubei-jhk" not in row

@@ -27,8 +27,8 @@ def _page(
     users = list(s.scalars(select(User).order_by(User.unit_code, User.username)))
     units = list(s.scalars(select(Unit).order_by(Unit.code)))
     return render_template(
-        "admin_users.html", users=users, units=units, roles=ROLE_NAMES, edit=user, errors=errors or {},
-        values=values or {},
+        "admin_users.html", users=users, units=units, unit_names={u.code: u.name for u in units},
+        roles=ROLE_NAMES, edit=user, errors=errors or {}, values=values or {},
     ), status  # fmt: skip
 
 
