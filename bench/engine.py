@@ -40,7 +40,7 @@ sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != R
 from sqlalchemy import Engine, func, insert, make_url, select, text, update  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
-from engine import instances, migrate, registry, seed, tasks, timers  # noqa: E402
+from engine import forms, instances, migrate, registry, seed, tasks, timers  # noqa: E402
 from engine.clock import BEIJING, clock  # noqa: E402
 from engine.db import make_engine, make_session_factory, normalize_url, unit_of_work  # noqa: E402
 from engine.models import AuditEvent, Definition, ProcessInstance, Task, TaskGroup, TaskState  # noqa: E402
@@ -173,8 +173,9 @@ def start_instances(factory: sessionmaker[Session], actor: Actor, n: int) -> tup
 
 
 def spiff_step(wf: runtime.BpmnWorkflow, spiff_task: runtime.SpiffTask) -> None:
-    """The bare SpiffWorkflow step: data on the READY user task, run it, step on to the next wait."""
-    spiff_task.set_data(**VERIFY)
+    """The bare SpiffWorkflow step: data on the READY user task (as its form converts it), run it,
+    step on to the next wait."""
+    spiff_task.set_data(**forms.validate(forms.form_of(spiff_task.task_spec.extensions or {}), VERIFY))
     spiff_task.run()
     wf.refresh_timers()
     wf.do_engine_steps()
