@@ -31,6 +31,14 @@ Referrals (engine/referrals.py):
     send_referral(number, destination, receiver, suspected_offence=…, facts=…, basis=…)
                              record referral `number` to agency `destination` (police, discipline,
                              health_commission …) and queue its package; returns the channel
+
+Hand-overs (engine/instances.py Handovers):
+    start_process(key, entry, ref='', same_case=True, facts=None, **variables)
+                             after this step, in the same transaction, start the newest version of
+                             process `key` on this case (same_case=False: it opens its own) with the
+                             start-form `variables` and `handover` = {entry, ref, source_instance,
+                             source_process, **facts}; once per (instance, key, ref), however often
+                             the step runs
 """
 
 from __future__ import annotations
@@ -159,8 +167,12 @@ def build(book: ClockBook) -> dict[str, Callable[..., Any]]:
 
 CASE_FUNCTIONS = frozenset({"open_case", "update_case", "assign_case_number", "document_number"})
 REFERRAL_FUNCTIONS = frozenset({"send_referral"})
+HANDOVER_FUNCTIONS = frozenset({"start_process"})
 
 # Every name an expression may call; the registry's validation treats them as known.
 NAMES = (
-    frozenset(build(ClockBook(calendar.WorkCalendar(), {}, "probe"))) | CASE_FUNCTIONS | REFERRAL_FUNCTIONS
+    frozenset(build(ClockBook(calendar.WorkCalendar(), {}, "probe")))
+    | CASE_FUNCTIONS
+    | REFERRAL_FUNCTIONS
+    | HANDOVER_FUNCTIONS
 )

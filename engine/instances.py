@@ -3,6 +3,7 @@ next timer and an audit event — all inside the caller's transaction."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,8 +16,9 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from engine import audit, cases, clocks, forms, functions, referrals, registry
 from engine.clock import utcnow
-from engine.errors import ConcurrentUpdateError, NotFoundError, WorkflowScriptError
+from engine.errors import ConcurrentUpdateError, InputError, NotFoundError, WorkflowScriptError
 from engine.models import (
+    AuditEvent,
     ClockStatus,
     InstanceStatus,
     MessageWait,
@@ -41,6 +43,7 @@ class Loaded:
     workflow: runtime.BpmnWorkflow
     book: clocks.ClockBook
     state_before: str | None
+    handovers: Handovers
 
 
 def start(
@@ -51,8 +54,11 @@ def start(
     variables: Mapping[str, Any] | None = None,
     case_id: int | None = None,
     unit_code: str | None = None,
+    handover: Mapping[str, Any] | None = None,
 ) -> ProcessInstance:
-    """Start the newest version of process `key` and run it to its first wait state."""
+    """Start the newest version of process `key` and run it to its first wait state. The start
+    data always holds `handover`: {} for an ordinary start, else what the handing-over process
+    passed (its `entry` and facts; see Handovers) — never user input, so not form-validated."""
     pins = registry.pins_for_start(session, key)
     instance = ProcessInstance(
         definition_id=pins[key],
@@ -69,13 +75,14 @@ def start(
     session.add(instance)
     session.flush()  # the id is needed by clocks, tasks and the audit event
     book = clocks.load_book(session, None, actor.username)
+    handovers = Handovers(instance)
     wf = runtime.create(
-        registry.bundle_for(session, instance), _script_engine(session, instance, book, actor)
+        registry.bundle_for(session, instance), _script_engine(session, instance, book, actor, handovers)
     )
     start_form = _start_form(wf)
     values = forms.validate(start_form, variables or {}) if start_form.fields else dict(variables or {})
-    runtime.set_start_data(wf, values)
-    loaded = Loaded(instance, wf, book, None)
+    runtime.set_start_data(wf, {**values, "handover": dict(handover or {})})
+    loaded = Loaded(instance, wf, book, None, handovers)
     runtime.run(wf)
     save(
         session,
@@ -94,11 +101,14 @@ def _start_form(wf: runtime.BpmnWorkflow) -> forms.Form:
 SCRIPT_TIME_LIMIT = 3.0  # seconds per expression or script; a lock wait for a 文号 counts too
 
 
-def _script_engine(session: Session, instance: ProcessInstance, book: clocks.ClockBook, actor: Actor) -> Any:
+def _script_engine(
+    session: Session, instance: ProcessInstance, book: clocks.ClockBook, actor: Actor, handovers: Handovers
+) -> Any:
     helpers = (
         functions.build(book)
         | cases.CaseOps(session, instance, actor.username).functions()
         | referrals.ReferralOps(session, instance, actor.username).functions()
+        | handovers.functions()
     )
     return sandbox.make_script_engine(helpers=helpers, time_limit=SCRIPT_TIME_LIMIT)
 
@@ -113,11 +123,12 @@ def get(session: Session, instance_id: int) -> ProcessInstance:
 def load(session: Session, instance: ProcessInstance, actor: Actor) -> Loaded:
     """Deserialize an instance's workflow with its pinned specs, sandbox and legal clocks."""
     book = clocks.load_book(session, instance.id, actor.username)
-    engine = _script_engine(session, instance, book, actor)
+    handovers = Handovers(instance)
+    engine = _script_engine(session, instance, book, actor, handovers)
     wf = runtime.load(
         instance.state, instance.serializer_version, registry.bundle_for(session, instance), engine
     )
-    return Loaded(instance, wf, book, instance.state)
+    return Loaded(instance, wf, book, instance.state, handovers)
 
 
 def save(
@@ -152,6 +163,85 @@ def save(
         after=instance.state,
         detail=dict(detail or {}),
     )
+    _carry_out(session, loaded, actor)
+
+
+class Handovers:
+    """`start_process(key, entry, ref='', same_case=True, facts=None, **variables)` for scripts: a
+    hand-over to another process, recorded while the step runs and carried out by `save` in the
+    same transaction — a new instance of the newest version of `key` on this instance's case (with
+    same_case=False it opens its own), started with the start-form `variables` and, in its start
+    data, `handover` = {entry, ref, source_instance, source_process, **facts}. Idempotent: one
+    instance per (this instance, key, ref), however often the step runs."""
+
+    def __init__(self, instance: ProcessInstance) -> None:
+        self.instance = instance
+        self.requests: dict[str, dict[str, Any]] = {}
+
+    def start_process(
+        self,
+        key: str,
+        entry: str = "",
+        ref: str = "",
+        same_case: bool = True,
+        facts: Mapping[str, Any] | None = None,
+        **variables: Any,
+    ) -> str:
+        if same_case and self.instance.case_id is None:
+            raise InputError("本流程尚未登记案件，不能在同一案件上转入其他流程：请先调用 open_case(...)")
+        digest = hashlib.sha256(str(ref).encode()).hexdigest()[:16]
+        handover_key = f"{self.instance.id}:{key}:{digest}"[:64]
+        self.requests[handover_key] = {
+            "key": str(key), "entry": str(entry), "ref": str(ref), "same_case": bool(same_case),
+            "facts": dict(facts or {}), "variables": dict(variables),
+        }  # fmt: skip
+        return handover_key
+
+    def functions(self) -> dict[str, Any]:
+        return {"start_process": self.start_process}
+
+
+def _carry_out(session: Session, loaded: Loaded, actor: Actor) -> None:
+    """Start the instances this step handed over to (once each), audited on the source instance."""
+    source = loaded.instance
+    requests, loaded.handovers.requests = loaded.handovers.requests, {}
+    for handover_key, request in requests.items():
+        done = session.scalar(
+            select(AuditEvent.id).where(
+                AuditEvent.instance_id == source.id,
+                AuditEvent.action == "instance.handover",
+                AuditEvent.object_id == handover_key,
+            )
+        )
+        if done is not None:
+            continue
+        started = start(
+            session,
+            request["key"],
+            actor=actor,
+            variables=request["variables"],
+            case_id=source.case_id if request["same_case"] else None,
+            unit_code=source.unit_code,
+            handover={
+                **request["facts"],
+                "entry": request["entry"],
+                "ref": request["ref"],
+                "source_instance": source.id,
+                "source_process": source.process_key,
+            },
+        )
+        audit.record(
+            session,
+            actor=actor.username,
+            client_addr=actor.client_addr,
+            action="instance.handover",
+            object_type="handover",
+            object_id=handover_key,
+            instance_id=source.id,
+            case_id=started.case_id,
+            detail={"process": request["key"], "entry": request["entry"], "ref": request["ref"],
+                    "started_instance": started.id},
+        )  # fmt: skip
 
 
 def _write(session: Session, loaded: Loaded) -> None:

@@ -138,7 +138,11 @@ def test_a_returned_case_goes_back_to_administrative_handling(seeded) -> None:
     d.complete("decide_review", "director", review_choice="accept", review_opinion="接受，依法行政处罚")
     assert d.finished
     case = d.case()
-    assert (case.status, case.stage, case.referral_result) == ("open", "调查取证", "公安不予立案")
+    assert (case.status, case.stage, case.referral_result) == (
+        "clue",
+        "立案审批",
+        "公安不予立案",
+    )  # continued in a penalty_case
 
 
 def test_police_filing_starts_the_evidence_handover_clock(seeded) -> None:

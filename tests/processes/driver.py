@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import instances, messages, tasks, timers
+from engine import inbox, instances, messages, tasks, timers
 from engine.clock import BEIJING, clock, utcnow
 from engine.db import unit_of_work
-from engine.models import Case, LegalClock, MessageWait, ProcessInstance, Task, TaskState
+from engine.models import AuditEvent, Case, LegalClock, MessageWait, ProcessInstance, Task, TaskState
 from engine.users import SYSTEM, actor_for
 
 
@@ -85,6 +85,16 @@ class Driver:
             assert row is not None, f"no legal clock {name}"
             return row
 
+    def handed_over(self) -> list[Driver]:
+        """The instances this one handed over to (start_process), in the order they started."""
+        with self.sf() as s:
+            query = (
+                select(AuditEvent)
+                .where(AuditEvent.instance_id == self.id, AuditEvent.action == "instance.handover")
+                .order_by(AuditEvent.seq)
+            )
+            return [Driver(self.sf, e.detail["started_instance"]) for e in s.scalars(query)]
+
     def accepted_messages(self) -> set[str]:
         with self.sf() as s:
             return {w.name for w in s.scalars(select(MessageWait).where(MessageWait.instance_id == self.id))}
@@ -139,3 +149,17 @@ class Driver:
         """Move the clock (by `delta` or to `to`) and fire every due timer."""
         clock.set(to if to is not None else utcnow() + (delta or timedelta()))
         return timers.fire_due(self.sf)
+
+
+def continued_in_penalty_case(d: Driver, user: str = "chief") -> Driver:
+    """The one penalty_case that `d` handed its case over to: it waits at 立案审批 (线索核查 skipped),
+    and the task is in `user`'s inbox."""
+    handed = d.handed_over()
+    assert len(handed) == 1, f"{len(handed)} hand-overs"
+    p = handed[0]
+    assert p.instance().process_key == "penalty_case" and p.open_ids() == ["decide_filing"]
+    task_id = p.task("decide_filing").id
+    with p.sf() as s:
+        page = inbox.inbox(s, actor_for(s, user), inbox.InboxFilter(process="penalty_case"), per_page=100)
+        assert task_id in {row.task.id for row in page.rows}
+    return p

@@ -10,7 +10,8 @@ import pytest
 
 from engine.clock import clock
 from engine.errors import WorkflowScriptError
-from tests.processes.driver import Driver, beijing, end_of
+from tests.processes.driver import Driver, beijing, continued_in_penalty_case, end_of
+from tests.processes.test_penalty_case import investigate, propose, review
 
 AUDIT = {
     "sender_type": "audit",
@@ -67,9 +68,13 @@ def test_audit_clue_accepted(seeded) -> None:
         "decide_acceptance", "chief", decision="file", case_cause="超标准收费", decision_opinion="同意立案"
     )
     assert d.finished
+    # The case continues in the penalty procedure at 立案审批, keeping its number and title.
+    p = continued_in_penalty_case(d)
+    assert p.instance().case_id == d.instance().case_id
     case = d.case()
-    assert (case.status, case.stage, case.number) == ("open", "调查取证", "渝北医保立〔2024〕1号")
+    assert (case.status, case.stage, case.number) == ("clue", "立案审批", "渝北医保立〔2024〕1号")
     assert case.outcome == ""
+    assert p.data()["court_fined"] is False
     assert case.title == "超标准收费"  # the 案由 entered at 立案审批
     assert d.data()["no_second_fine"] is False
     assert d.clock("移交接收").status == "stopped"
@@ -81,9 +86,20 @@ def test_returned_by_a_court_that_imposed_a_fine_gets_no_second_fine(seeded) -> 
     assert d.finished
     assert d.data()["no_second_fine"] is True
     case = d.case()
-    assert (case.status, case.stage, case.number) == ("open", "调查取证", "渝北医保立〔2024〕1号")
+    assert (case.status, case.stage, case.number) == ("clue", "立案审批", "渝北医保立〔2024〕1号")
     assert case.outcome == "人民法院已判处罚金20000.00元，依行政处罚法第35条不再给予罚款"
     assert case.fine is None
+    # In the penalty case the 法35 flag travels along: a proposed fine is sent back for revision.
+    p = continued_in_penalty_case(d)
+    p.complete("decide_filing", "chief", decision="file", decision_opinion="同意立案")
+    investigate(p)
+    review(p)
+    propose(p, "10000", "20000", article="a41")
+    assert p.open_ids() == ["propose_penalty"]
+    assert p.data()["range_message"].startswith("人民法院已判处罚金，依行政处罚法第三十五条不再给予罚款")
+    propose(p, "0", "20000", article="a41")
+    assert p.open_ids() == ["serve_notice"]
+    assert p.data()["fine"] == 0
 
 
 def test_a_court_fine_without_its_amount_is_refused(seeded) -> None:
@@ -117,4 +133,5 @@ def test_late_review_and_late_decision_are_supervised(seeded) -> None:
     assert d.task("acceptance_overdue").role == "deputy_director"
     d.complete("acceptance_overdue", "deputy", acceptance_overdue_instruction="尽快决定")
     d.complete("decide_acceptance", "chief", decision="file", decision_opinion="同意立案")
-    assert d.finished and d.case().status == "open"
+    assert d.finished and d.case().status == "clue"  # until 立案审批 in the penalty case
+    continued_in_penalty_case(d)

@@ -12,7 +12,7 @@ import pytest
 
 from engine.clock import clock, to_beijing
 from engine.errors import NotPermittedError
-from tests.processes.driver import Driver, beijing, end_of
+from tests.processes.driver import Driver, beijing, continued_in_penalty_case, end_of
 
 # Monday 2024-09-23 09:00 Beijing. The default 整改 clock is 30 calendar days: 2024-10-23, a Wednesday.
 START = beijing(2024, 9, 23)
@@ -171,8 +171,10 @@ def test_overdue_item_escalated_to_a_penalty_case(seeded) -> None:
     # The deputy's decision ends the item: the open rectification is closed with it.
     assert d.finished and d.open_ids() == []
     case = d.case()
-    assert (case.status, case.outcome, case.stage) == ("referred", "转立案", "转立案查处")
+    assert (case.status, case.outcome, case.stage) == ("clue", "转立案", "立案审批")
     assert d.clock("整改").status == "stopped"
+    p = continued_in_penalty_case(d)
+    assert p.instance().case_id == case.id and p.data()["verification"] == p.data()["clue_summary"]
 
 
 def test_review_finds_the_item_needs_a_case(seeded) -> None:
@@ -181,7 +183,8 @@ def test_review_finds_the_item_needs_a_case(seeded) -> None:
     review(d, "needs_case")
     assert d.finished and d.open_ids() == []
     case = d.case()
-    assert (case.status, case.outcome) == ("referred", "转立案")
+    assert (case.status, case.outcome) == ("clue", "转立案")  # now at 立案审批 in the penalty case
+    continued_in_penalty_case(d)
     assert case.amount_recovered is None
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from engine.clock import clock
 from engine.errors import FormValidationError, NotFoundError, WorkflowScriptError
-from tests.processes.driver import Driver, beijing, end_of
+from tests.processes.driver import Driver, beijing, continued_in_penalty_case, end_of
 
 START = {
     "case_number": "渝北医保立〔2024〕7号",
@@ -376,7 +376,8 @@ def test_late_review_request_raises_a_supervision_task(seeded) -> None:
     )
     d.complete("decide_review", "director", review_choice="accept", review_opinion="接受不予立案决定")
     assert d.finished
-    assert (d.case().status, d.case().outcome) == ("open", "公安不予立案，依法行政处罚")
+    assert (d.case().status, d.case().outcome) == ("clue", "公安不予立案，依法行政处罚")
+    continued_in_penalty_case(d)
 
 
 def test_refused_on_review_then_procuratorate_makes_the_police_file(seeded) -> None:
@@ -427,9 +428,13 @@ def test_finally_refused_the_bureau_penalises(seeded) -> None:
     d.deliver("procuratorate_decision", correlation_key=REFERRAL_NO, decision="不予立案", reason="不构成犯罪")
     assert d.finished
     case = d.case()
-    assert (case.status, case.stage) == ("open", "调查取证")
+    # The bureau penalises itself: the same case waits at 立案审批 of a penalty case.
+    assert (case.status, case.stage) == ("clue", "立案审批")
     assert case.outcome == "公安不予立案，依法行政处罚"
     assert case.fine is None  # the fine itself is decided in the penalty case
+    p = continued_in_penalty_case(d)
+    assert p.instance().case_id == case.id
+    assert p.data()["handover"]["source_process"] == "referral_police"
 
 
 def test_refused_on_review_and_accepted(seeded) -> None:
@@ -459,4 +464,5 @@ def test_procuratorate_asked_at_once_without_review(seeded) -> None:
     with pytest.raises(NotFoundError):
         d.deliver("procuratorate_decision", correlation_key=OTHER_NO, decision="立案", reason="")
     d.deliver("procuratorate_decision", correlation_key=REFERRAL_NO, decision="不予立案", reason="不构成犯罪")
-    assert d.finished and d.case().status == "open"
+    assert d.finished and d.case().status == "clue"
+    continued_in_penalty_case(d)

@@ -16,7 +16,7 @@ from engine.db import unit_of_work
 from engine.models import ProcessInstance, Task
 from engine.users import SYSTEM, actor_for
 from engine.workflow import runtime
-from tests.processes.driver import Driver, beijing, end_of
+from tests.processes.driver import Driver, beijing, continued_in_penalty_case, end_of
 
 # Monday 2024-09-23 09:00 Beijing. The default 自查自纠 clock is 60 calendar days: 2024-11-22, a Friday.
 START = beijing(2024, 9, 23)
@@ -124,6 +124,11 @@ def test_campaign_with_three_institutions(seeded) -> None:
     results = data["institution_reports"]
     assert results["丙诊所"]["outcome"] == "转立案" and results["丙诊所"]["aggravated"] is True
     assert results["丙诊所"]["concealed_amount"] == Decimal("80000.00")
+    # 丙诊所 has its own penalty case, aggravated: only the 从重 band passes the range check.
+    p = continued_in_penalty_case(d)
+    assert p.instance().case_id != d.instance().case_id
+    assert (p.case().party_name, p.case().amount_involved) == ("丙诊所", Decimal("80000.00"))
+    assert p.data()["aggravated"] is True
     assert results["乙药房"]["outcome"] == "自查完成" and results["乙药房"]["follow_up"] == "未发现问题"
     assert results["甲医院"]["refund_amount"] == Decimal("1944000.00")
     assert d.instance().next_timer_at is None  # all institutions done before the deadline
