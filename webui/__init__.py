@@ -21,6 +21,7 @@ from webui.views import (
     notifications,
     processes,
     referrals,
+    start,
     statistics,
     supervision,
     tasks,
@@ -73,6 +74,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
         intake.bp,
         referrals.bp,
         statistics.bp,
+        start.bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -13,7 +13,7 @@ from flask_login import current_user
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
-from engine import inbox, tasks
+from engine import inbox, starts, tasks
 from engine.clock import utcnow
 from engine.errors import InputError
 from engine.models import ApiToken, LegalClock, ProcessInstance, Task, TaskState, User
@@ -85,6 +85,14 @@ class CompleteIn(Schema):
 class CompleteOut(Schema):
     completed = fields.Nested(TaskOut, required=True)
     next = fields.List(fields.Nested(TaskOut), required=True)
+
+
+class StartOut(Schema):
+    instance_id = fields.Integer(required=True)
+    case_id = fields.Integer(allow_none=True)
+    tasks = fields.List(
+        fields.Nested(TaskOut), required=True, metadata={"description": "流程的第一批待办环节"}
+    )
 
 
 class ClockOut(Schema):
@@ -250,6 +258,26 @@ def complete_task(task_id: int) -> ResponseReturnValue:
     return jsonify(out)
 
 
+@bp.post("/processes/<key>/start")
+def start_process(key: str) -> ResponseReturnValue:
+    key = key[:128]
+    me = actor()
+    starts.get(get_session(), key, me)  # 404 unknown, 403 not startable by this person
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+        raise InputError('请求体应为 JSON 对象 {"data": {字段: 值}}')
+    values = formschema.load(starts.start_form(get_session(), key), body["data"])
+    with unit_of_work() as s:
+        instance = starts.start(s, key, values, actor=me)
+        first = s.scalars(
+            select(Task)
+            .where(Task.instance_id == instance.id, Task.state == TaskState.OPEN)
+            .order_by(Task.id)
+        ).all()
+        out = StartOut().dump({"instance_id": instance.id, "case_id": instance.case_id, "tasks": first})
+    return jsonify(out), 201
+
+
 @bp.get("/cases/<id:case_id>")
 def get_case(case_id: int) -> ResponseReturnValue:
     case = visible_case(case_id)
@@ -298,6 +326,7 @@ def build_spec() -> dict[str, Any]:
         ("CompleteIn", CompleteIn),
         ("CompleteOut", CompleteOut),
         ("CaseOut", CaseOut),
+        ("StartOut", StartOut),
     ):
         spec.components.schema(name, schema=schema)
 
@@ -360,6 +389,30 @@ def build_spec() -> dict[str, Any]:
                     "200": _ok("CompleteOut"),
                     "400": _error("表单或请求有误（fields 逐字段说明）"),
                     "409": _error("该任务已被他人处理"),
+                    "500": _error("流程脚本出错"),
+                    **COMMON,
+                },
+            }
+        },
+    )
+    spec.path(
+        path="/api/processes/{key}/start",
+        operations={
+            "post": {
+                "summary": "发起流程（如 penalty_case 线索登记），data 为开始表单的字段",
+                "security": security,
+                "parameters": [
+                    {
+                        "name": "key",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "maxLength": 128},
+                    }
+                ],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": "CompleteIn"}}},
+                "responses": {
+                    "201": _ok("StartOut"),
+                    "400": _error("表单或请求有误（fields 逐字段说明）"),
                     "500": _error("流程脚本出错"),
                     **COMMON,
                 },
