@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import audit, cases, clocks, forms, functions, referrals, registry
+from engine import audit, cases, clocks, deadlines, forms, functions, referrals, registry
 from engine.clock import utcnow
 from engine.errors import ConcurrentUpdateError, InputError, NotFoundError, WorkflowScriptError
 from engine.models import (
@@ -263,6 +263,8 @@ def _write(session: Session, loaded: Loaded) -> None:
     instance.updated_at = now
     flag_modified(instance, "state")  # always UPDATE, so the lock_version guard always runs
     _project(session, instance, wf, now, clocks_moved)
+    # The board's rows of this instance and of its case (a stage or institution may have changed).
+    deadlines.refresh(session, instance_ids=[instance.id], case_ids=[instance.case_id])
 
 
 def _settle(wf: runtime.BpmnWorkflow, book: clocks.ClockBook) -> None:

@@ -604,3 +604,33 @@ class ReferralReply(Base):
     evidence_id: Mapped[int | None] = mapped_column(ForeignKey("evidence_files.id"))  # the scan
     recorded_by: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DeadlineItem(Base):
+    """Projection for the 超期督办 board: one row per open user task with a due date and per running
+    legal clock, with what the board groups and filters by copied in (engine/deadlines.py keeps it
+    in step in the same transaction as the tasks, clocks and cases it reads)."""
+
+    __tablename__ = "deadline_items"
+    __table_args__ = (
+        UniqueConstraint("kind", "item_id"),
+        Index("ix_deadline_items_due", "due_at", "kind", "item_id"),
+        Index("ix_deadline_items_bureau_due", "bureau", "due_at"),
+        Index("ix_deadline_items_instance", "instance_id"),
+        Index("ix_deadline_items_case", "case_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # "task" or "clock"
+    item_id: Mapped[int] = mapped_column(Integer)  # tasks.id or legal_clocks.id
+    instance_id: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(255))
+    process: Mapped[str] = mapped_column(String(128))
+    stage: Mapped[str] = mapped_column(String(64), default="")
+    officer: Mapped[str] = mapped_column(String(64), default="")
+    unit: Mapped[str] = mapped_column(String(32), default="")
+    bureau: Mapped[str] = mapped_column(String(32), default="")
+    institution: Mapped[str] = mapped_column(String(255), default="")
+    case_id: Mapped[int | None] = mapped_column(Integer)
+    case_number: Mapped[str | None] = mapped_column(String(64))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_unverified: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -1,15 +1,15 @@
 """超期督办: every open user task and running legal clock that is overdue or due within N working
 days, grouped and filtered by process, stage, officer, unit and institution. Reads projections
-only (tasks, legal_clocks, cases, process_instances) — never a workflow."""
+only: the deadline_items table engine/deadlines.py keeps in step — never a workflow."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import Select, case, func, literal, select, union_all
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.orm import Session
 
 from engine import audit, calendar, reminders
 from engine.clock import to_beijing, utcnow
@@ -17,10 +17,8 @@ from engine.errors import InputError, NotFoundError, NotPermittedError, TaskAlre
 from engine.models import (
     AuditEvent,
     Case,
-    ClockStatus,
-    LegalClock,
+    DeadlineItem,
     Notification,
-    ProcessInstance,
     Task,
     TaskState,
     User,
@@ -69,63 +67,18 @@ def _threshold(session: Session, f: BoardFilter, now: datetime) -> datetime:
     return calendar.add_workdays(cal, to_beijing(now).date(), max(0, f.within_workdays)).due_at
 
 
-def _items(f: BoardFilter, threshold: datetime) -> Select[tuple[object, ...]]:
-    worker, starter = aliased(User), aliased(User)
-    tasks = (
-        select(
-            literal("task").label("kind"),
-            Task.id.label("item_id"),
-            Task.name.label("name"),
-            ProcessInstance.process_key.label("process"),  # not Task's: that names an embedded subprocess
-            Task.stage.label("stage"),
-            func.coalesce(Task.assignee, Task.role).label("officer"),
-            func.coalesce(worker.unit_code, Task.unit_code, "").label("unit"),
-            func.coalesce(Task.unit_code, "").label("bureau"),
-            func.coalesce(Case.party_name, "").label("institution"),
-            Task.case_id.label("case_id"),
-            Case.number.label("case_number"),
-            Task.due_at.label("due_at"),
-            Task.due_unverified.label("due_unverified"),
-        )
-        .join(ProcessInstance, ProcessInstance.id == Task.instance_id)
-        .outerjoin(Case, Case.id == Task.case_id)
-        .outerjoin(worker, worker.username == Task.assignee)
-        .where(Task.state == TaskState.OPEN, Task.due_at.is_not(None), Task.due_at <= threshold)
+def _filtered(f: BoardFilter, threshold: datetime) -> Select[Any]:
+    query = select(*(DeadlineItem.__table__.c[name] for name in BoardRow.__dataclass_fields__)).where(
+        DeadlineItem.due_at <= threshold
     )
-    clocks = (
-        select(
-            literal("clock").label("kind"),
-            LegalClock.id.label("item_id"),
-            LegalClock.name.label("name"),
-            ProcessInstance.process_key.label("process"),
-            func.coalesce(Case.stage, "").label("stage"),
-            ProcessInstance.started_by.label("officer"),
-            func.coalesce(starter.unit_code, ProcessInstance.unit_code, "").label("unit"),
-            func.coalesce(ProcessInstance.unit_code, "").label("bureau"),
-            func.coalesce(Case.party_name, "").label("institution"),
-            LegalClock.case_id.label("case_id"),
-            Case.number.label("case_number"),
-            LegalClock.due_at.label("due_at"),
-            LegalClock.due_unverified.label("due_unverified"),
-        )
-        .join(ProcessInstance, ProcessInstance.id == LegalClock.instance_id)
-        .outerjoin(Case, Case.id == LegalClock.case_id)
-        .outerjoin(starter, starter.username == ProcessInstance.started_by)
-        .where(LegalClock.status == ClockStatus.RUNNING, LegalClock.due_at <= threshold)
-    )
-    return union_all(tasks, clocks).subquery("items")  # type: ignore[return-value]
-
-
-def _filtered(items, f: BoardFilter):  # type: ignore[no-untyped-def]
-    query = select(items)
     for name in ("process", "stage", "officer", "unit"):
         value = getattr(f, name)
         if value:
-            query = query.where(items.c[name] == value)
+            query = query.where(DeadlineItem.__table__.c[name] == value)
     if f.institution:
-        query = query.where(items.c.institution.like(f"%{f.institution[:100]}%"))
+        query = query.where(DeadlineItem.institution.like(f"%{f.institution[:100]}%"))
     if f.bureau:
-        query = query.where(items.c.bureau.in_([f.bureau, ""]))
+        query = query.where(DeadlineItem.bureau.in_([f.bureau, ""]))
     return query
 
 
@@ -133,10 +86,10 @@ def board(
     session: Session, f: BoardFilter, *, limit: int = 100, offset: int = 0
 ) -> tuple[list[BoardRow], int]:
     """The items due by the filter's horizon, most overdue first, and how many there are."""
-    now = utcnow()
-    query = _filtered(_items(f, _threshold(session, f, now)), f)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.execute(query.order_by("due_at", "kind", "item_id").limit(limit).offset(offset)).all()
+    query = _filtered(f, _threshold(session, f, utcnow()))
+    total = session.scalar(query.with_only_columns(func.count()).order_by(None)) or 0
+    page = query.order_by(DeadlineItem.due_at, DeadlineItem.kind, DeadlineItem.item_id)
+    rows = session.execute(page.limit(limit).offset(offset)).all()
     return [BoardRow(**row._mapping) for row in rows], total
 
 
@@ -144,12 +97,13 @@ def counts(session: Session, f: BoardFilter, group: GroupBy) -> list[tuple[str, 
     """(group value, overdue count, due-soon count) per value of `group`, most overdue first ("" is
     an item without one, e.g. a case without an institution)."""
     now = utcnow()
-    items = _filtered(_items(f, _threshold(session, f, now)), f).subquery()
-    overdue = func.sum(case((items.c.due_at < now, 1), else_=0))
+    column = DeadlineItem.__table__.c[group]
+    overdue = func.sum(case((DeadlineItem.due_at < now, 1), else_=0))
     query = (
-        select(items.c[group], func.count(), overdue)
-        .group_by(items.c[group])
-        .order_by(overdue.desc(), func.count().desc(), items.c[group])
+        _filtered(f, _threshold(session, f, now))
+        .with_only_columns(column, func.count(), overdue)
+        .group_by(column)
+        .order_by(overdue.desc(), func.count().desc(), column)
     )
     return [
         (str(value or ""), int(over or 0), int(total) - int(over or 0))

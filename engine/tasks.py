@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Select, delete, or_, select
 from sqlalchemy.orm import Session
 
-from engine import audit, forms, instances, registry
+from engine import audit, deadlines, forms, instances, registry
 from engine.clock import utcnow
 from engine.errors import (
     ConcurrentUpdateError,
@@ -95,6 +95,7 @@ def claim(session: Session, task_id: int, *, actor: Actor) -> Task:
         raise ConcurrentUpdateError("该任务已被他人认领，请刷新")
     task.assignee = actor.username
     _audit(session, task, actor, "task.claim")
+    deadlines.refresh(session, instance_ids=[task.instance_id])
     return task
 
 
@@ -167,6 +168,7 @@ def unclaim(session: Session, task_id: int, *, actor: Actor) -> Task:
         raise NotPermittedError("只有任务的认领人可以退回认领")
     task.assignee = None
     _audit(session, task, actor, "task.unclaim")
+    deadlines.refresh(session, instance_ids=[task.instance_id])
     return task
 
 
@@ -186,6 +188,7 @@ def reassign(session: Session, task_id: int, *, actor: Actor, to_user: str, reas
     before = task.assignee
     task.assignee = target.username
     _audit(session, task, actor, "task.reassign", to=target.username, before=before, reason=reason.strip())
+    deadlines.refresh(session, instance_ids=[task.instance_id])
     return task
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import audit
+from engine import audit, deadlines
 from engine.errors import InputError, NotFoundError
 from engine.models import ApiToken, Task, Unit, User, UserRole
 from engine.roles import ROLE_NAMES
@@ -197,6 +197,8 @@ def update_user(
         session, actor=actor, action="user.update", object_type="user", object_id=str(user.id), detail=after,
         before=before, after=after,
     )  # fmt: skip
+    if before["unit"] != unit_code:  # the board shows each item under its officer's 科室
+        deadlines.refresh(session, officers=[user.username])
     return user
 
 
