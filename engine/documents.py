@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import audit, cases, document_context, instances, numbering, registry
+from engine import audit, cases, deadlines, document_context, instances, numbering, registry
 from engine.clock import utcnow
 from engine.db import ROOT
 from engine.errors import DomainError, InputError, NotFoundError, NotPermittedError
@@ -241,6 +241,7 @@ def _number_for(session: Session, case: Case, kind: str, code: str) -> str:
         raise InputError(f"本案已制作立案审批表（{existing}），立案审批表使用案件文号，只能制作一次")
     if not case.number:
         case.number = numbering.format_number(session, code, case.unit_code)
+        deadlines.refresh(session, case_ids=[case.id])  # the board shows the case number
     return str(case.number)
 
 
