@@ -82,8 +82,18 @@ def inbox(session: Session, actor: Actor, f: InboxFilter, *, page: int = 1, per_
     query = _filtered(inbox_query(actor), f, actor, now)
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     page = max(1, page)
-    ordered = query.order_by(*SORTS.get(f.sort, SORTS["due"])).limit(per_page).offset((page - 1) * per_page)
-    return Page(_with_cases(session, list(session.scalars(ordered))), total, page, per_page)
+    # The page's ids first (read from the index), then only those rows: ordering whole rows would
+    # fetch every matching task from the table to keep 20.
+    ids = list(
+        session.scalars(
+            query.with_only_columns(Task.id)
+            .order_by(*SORTS.get(f.sort, SORTS["due"]))
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+    )
+    by_id = {t.id: t for t in session.scalars(select(Task).where(Task.id.in_(ids)))} if ids else {}
+    return Page(_with_cases(session, [by_id[i] for i in ids]), total, page, per_page)
 
 
 def done(session: Session, actor: Actor, *, page: int = 1, per_page: int = 20) -> Page:
