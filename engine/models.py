@@ -163,6 +163,9 @@ class ProcessInstance(Base):
     __mapper_args__ = {"version_id_col": lock_version}  # noqa: RUF012
 
 
+INBOX_COVERED = ("process_key", "stage", "created_at", "priority")
+
+
 class Task(Base):
     """Projection of one user task that is or was READY. Inbox, board and statistics read this only."""
 
@@ -171,17 +174,17 @@ class Task(Base):
         Index("ix_tasks_open_assignee", "state", "assignee"),
         Index("ix_tasks_open_due", "state", "due_at"),
         Index("ix_tasks_instance", "instance_id", "state"),
-        # The 待办 page counts and pages one officer's open tasks: over open rows only, and on
-        # PostgreSQL covering the filters and sorts, so neither reads the table (revision 0010).
+        # The 待办 page counts and pages one officer's open tasks from this index alone, without
+        # reading the table, whatever its filter or sort (revision 0011). Not partial: SQLite
+        # cannot use a partial index with a bound state; no INCLUDE: SQLite has none.
         Index(
             "ix_tasks_inbox",
+            "state",
             "assignee",
             "unit_code",
             "due_at",
+            *INBOX_COVERED,
             "id",
-            postgresql_where=text("state = 'open'"),
-            sqlite_where=text("state = 'open'"),
-            postgresql_include=["process_key", "stage", "created_at", "priority"],
         ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
