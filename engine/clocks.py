@@ -45,7 +45,7 @@ DEFAULT_RULES: dict[str, tuple[int, ClockUnit, str]] = {
     "自查自纠": (60, ClockUnit.DAYS, "自查自纠活动期限（默认60日）"),
     "纪检反馈": (30, ClockUnit.DAYS, "行纪移送后等待纪检监察机关反馈（地方规定，默认30日）"),
     "协作反馈": (30, ClockUnit.DAYS, "行政协作移送后等待协作部门反馈（地方规定，默认30日）"),
-    "移交接收": (5, ClockUnit.WORKDAYS, "收到移交案件后决定是否立案（默认5个工作日）"),
+    "移交接收": (5, ClockUnit.WORKDAYS, "收到移交案件后审查材料、决定是否受理（默认5个工作日）"),
     "回头看": (3, ClockUnit.MONTHS, "销号或零报告、未报告后开展回头看的期限（地方规定，默认3个月）"),
     "追责时效": (24, ClockUnit.MONTHS, "违法行为二年内未被发现的，不再给予行政处罚（法36）"),
     "追责时效（危害生命健康）": (60, ClockUnit.MONTHS, "危害生命健康、金融安全的，五年（法36）"),

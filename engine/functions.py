@@ -18,6 +18,8 @@ its year has not been entered.
     suspend_clock(name[, reason])  resume_clock(name[, reason])  stop_clock(name)
     yuan(x)                  a money amount as Decimal rounded to 0.01 元
     wan(x)                   x 万元 as Decimal 元
+    reject(field, message)   refuse the form just submitted: `message` shows beside `field`, the
+                             task stays open and nothing is saved (rules across several fields)
 
 The case record (engine/cases.py), written by scripts so statistics never read workflow data:
     open_case(**fields)      create this instance's case (party_name, party_type, title, stage, …)
@@ -46,12 +48,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NoReturn
 
 from engine import calendar
 from engine.clock import BEIJING, to_beijing, utcnow
 from engine.clocks import ClockBook, Due
-from engine.errors import InputError
+from engine.errors import FormValidationError, InputError
 from engine.models import ClockUnit
 
 
@@ -138,6 +140,11 @@ def build(book: ClockBook) -> dict[str, Callable[..., Any]]:
     def stop_clock(name: str) -> None:
         book.stop(name)
 
+    def reject(field: str, message: str) -> NoReturn:
+        """Refuse the submitted form with `message` beside `field`: a rule across several fields
+        (罚金 required once 法院已判处罚金 is ticked) reads as a field error, and nothing is saved."""
+        raise FormValidationError({str(field): str(message)})
+
     def yuan(value: Any) -> Decimal:
         return money(value)
 
@@ -159,6 +166,7 @@ def build(book: ClockBook) -> dict[str, Callable[..., Any]]:
         "suspend_clock": suspend_clock,
         "resume_clock": resume_clock,
         "stop_clock": stop_clock,
+        "reject": reject,
         "yuan": yuan,
         "wan": wan,
         "Decimal": Decimal,

@@ -39,7 +39,7 @@ from SpiffWorkflow.task import Task as SpiffTask
 from SpiffWorkflow.util.task import TaskState as SpiffState
 
 from engine.clock import utcnow
-from engine.errors import SandboxError, WorkflowScriptError
+from engine.errors import DomainError, FormValidationError, SandboxError, WorkflowScriptError
 from engine.workflow.parser import YbjgParser, parse_xml
 
 
@@ -289,7 +289,7 @@ def run(wf: BpmnWorkflow) -> None:
             wf.refresh_timers()
             wf.do_engine_steps()
     except _FAILURES as exc:
-        raise WorkflowScriptError(_describe(exc)) from exc
+        raise _failure(exc) from exc
 
 
 def _has_ready_engine_task(wf: BpmnWorkflow) -> bool:
@@ -338,6 +338,15 @@ def _all_finished(task: SpiffTask) -> bool:
 
 
 _FAILURES = (SpiffWorkflowException, SandboxError)  # Spiff calls some evaluations unwrapped
+
+
+def _failure(exc: BaseException) -> DomainError:
+    """What a failed step raises: the field errors of a script's reject() (the officer corrects
+    the form), else a WorkflowScriptError saying where and why (a defect for the administrator)."""
+    cause = _root_cause(exc)
+    if isinstance(cause, FormValidationError):
+        return FormValidationError(dict(cause.errors))
+    return WorkflowScriptError(_describe(exc))
 
 
 def _describe(exc: BaseException) -> str:
@@ -395,7 +404,7 @@ def complete(wf: BpmnWorkflow, task: SpiffTask, data: Mapping[str, Any]) -> None
     try:
         task.run()
     except _FAILURES as exc:
-        raise WorkflowScriptError(_describe(exc)) from exc
+        raise _failure(exc) from exc
     run(wf)
 
 
@@ -415,7 +424,7 @@ def reset_to(wf: BpmnWorkflow, task: SpiffTask) -> None:
         wf.reset_from_task_id(task.id)
         run(wf)
     except _FAILURES as exc:
-        raise WorkflowScriptError(_describe(exc)) from exc
+        raise _failure(exc) from exc
 
 
 def evaluate(wf: BpmnWorkflow, task: SpiffTask, expression: str) -> Any:
@@ -423,7 +432,7 @@ def evaluate(wf: BpmnWorkflow, task: SpiffTask, expression: str) -> Any:
     try:
         return wf.script_engine.evaluate(task, expression)
     except _FAILURES as exc:
-        raise WorkflowScriptError(_describe(exc)) from exc
+        raise _failure(exc) from exc
 
 
 def task_data(task: SpiffTask) -> dict[str, Any]:
@@ -527,7 +536,7 @@ def send_message(wf: BpmnWorkflow, name: str, payload: Mapping[str, Any]) -> Non
         _start_nested_event_subprocesses(wf, name)
         wf.send_event(event)
     except _FAILURES as exc:
-        raise WorkflowScriptError(_describe(exc)) from exc
+        raise _failure(exc) from exc
     run(wf)
 
 

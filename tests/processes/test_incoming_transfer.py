@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from engine.clock import clock
-from engine.errors import WorkflowScriptError
-from engine.models import Task
+from engine.errors import FormValidationError
+from engine.models import ProcessInstance, Task
 from tests.processes.driver import Driver, beijing, continued_in_penalty_case, end_of
 from tests.processes.test_penalty_case import investigate, propose, review
 
@@ -156,9 +156,12 @@ def test_returned_by_a_court_that_imposed_a_fine_gets_no_second_fine(seeded) -> 
 
 
 def test_a_court_fine_without_its_amount_is_refused(seeded) -> None:
-    with pytest.raises(WorkflowScriptError) as err:
+    """The register script's reject(): a field error on the start form, and no instance."""
+    with pytest.raises(FormValidationError) as err:
         Driver.start(seeded, "incoming_transfer", **{**COURT, "court_fine_amount": ""})
-    assert "请填写罚金金额" in str(err.value)
+    assert err.value.errors == {"court_fine_amount": "人民法院已判处罚金的，请填写罚金金额"}
+    with seeded() as s:
+        assert s.scalar(select(func.count()).select_from(ProcessInstance)) == 0
 
 
 def test_transfer_outside_the_bureau_is_returned_with_a_written_reason(seeded) -> None:

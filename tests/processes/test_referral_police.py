@@ -162,10 +162,10 @@ def test_a_task_group_needs_two_different_officers(seeded) -> None:
     with pytest.raises(FormValidationError) as err:
         d.complete("form_task_group", "officer1", group_members="张办案", group_leader="张办案")
     assert "至少2名执法人员" in err.value.errors["group_members"]
-    # The script check: two entries but the same person; refused in Chinese, nothing changes.
-    with pytest.raises(WorkflowScriptError) as script_err:
+    # The script's reject(): two entries but the same person; a field error, nothing changes.
+    with pytest.raises(FormValidationError) as script_err:
         d.complete("form_task_group", "officer1", group_members="张办案、张办案", group_leader="张办案")
-    assert "专案组成员至少应为2名不同的执法人员" in str(script_err.value)
+    assert "专案组成员至少应为2名不同的执法人员" in script_err.value.errors["group_members"]
     assert d.task("form_task_group").id == task.id
 
 

@@ -154,6 +154,12 @@ def test_transfer_entry_starts_incoming_transfer(app, seeded, as_user) -> None:
     missing = officer.post("/intake/transfers", data, content_type="multipart/form-data")
     assert missing.status_code == 400 and "请上传来文及随附材料" in missing.get_data(as_text=True)
     assert count(seeded, ProcessInstance) == 0
+    fined = {**data, "court_fined": "true", "sender_documents": [(io.BytesIO(PDF), "移送处理书.pdf")]}
+    no_amount = officer.post("/intake/transfers", fined, content_type="multipart/form-data")
+    html = no_amount.get_data(as_text=True)  # the register script's reject(), beside its field
+    assert no_amount.status_code == 400 and "人民法院已判处罚金的，请填写罚金金额" in html
+    assert "文件未保存" in html and "审计发现该院超标准收取诊查费" in html  # the input is kept
+    assert count(seeded, ProcessInstance) == 0
     files = {**data, "sender_documents": [(io.BytesIO(PDF), "移送处理书.pdf")]}
     done = officer.post("/intake/transfers", files, content_type="multipart/form-data")
     assert done.status_code == 302
