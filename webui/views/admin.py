@@ -1,4 +1,5 @@
-"""系统管理: users, roles, units and passwords (系统管理员 only)."""
+"""系统管理: users, roles, units and passwords, and the member agencies that receive 信息抄告
+(系统管理员 only)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from engine import audit
-from engine.errors import InputError, NotFoundError
-from engine.models import Unit, User
+from engine import audit, infocopy
+from engine.cases import INSTITUTION_TYPES
+from engine.errors import FormValidationError, InputError, NotFoundError
+from engine.models import MemberAgency, Unit, User
 from engine.roles import ROLE_NAMES
 from engine.users import check_email, create_user, reset_password, update_user
 from webui.auth import actor, roles_required
@@ -120,3 +122,82 @@ def password(user_id: int) -> ResponseReturnValue:
         return redirect(url_for("admin.edit", user_id=user_id))
     flash("密码已重置，账号锁定已解除")
     return redirect(url_for("admin.users"))
+
+
+# --- 联席成员单位 (信息抄告 recipients) -------------------------------------------------------------
+def _agencies_page(
+    edit: MemberAgency | None = None,
+    errors: dict[str, str] | None = None,
+    values: dict[str, object] | None = None,
+    status: int = 200,
+) -> ResponseReturnValue:
+    return render_template(
+        "admin/agencies.html", rows=infocopy.list_agencies(get_session()), edit=edit,
+        types=INSTITUTION_TYPES, channels=infocopy.CHANNELS, errors=errors or {}, values=values or {},
+    ), status  # fmt: skip
+
+
+def _field(name: str) -> str:
+    return request.form.get(name, "").strip()[:300]
+
+
+def _types() -> list[str]:
+    return [t[:40] for t in request.form.getlist("institution_types")[:20]]
+
+
+@bp.get("/agencies")
+@roles_required("admin")
+def agencies() -> ResponseReturnValue:
+    return _agencies_page()
+
+
+@bp.post("/agencies")
+@roles_required("admin")
+def create_agency() -> ResponseReturnValue:
+    try:
+        with unit_of_work() as s:
+            agency = infocopy.create_agency(
+                s, actor=actor(), code=_field("code"), name=_field("name"), remit=_field("remit"),
+                institution_types=_types(), channel=_field("channel"), destination=_field("destination"),
+            )  # fmt: skip
+            name = agency.name
+    except FormValidationError as exc:
+        values = {k: _field(k) for k in ("code", "name", "remit", "channel", "destination")}
+        return _agencies_page(errors=exc.errors, values={**values, "institution_types": _types()}, status=400)
+    flash(f"已添加成员单位「{name}」")
+    return redirect(url_for("admin.agencies"))
+
+
+@bp.get("/agencies/<code>")
+@roles_required("admin")
+def edit_agency(code: str) -> ResponseReturnValue:
+    agency = infocopy.get_agency(get_session(), code)
+    return _agencies_page(agency, values=infocopy.agency_values(agency))
+
+
+@bp.post("/agencies/<code>")
+@roles_required("admin")
+def save_agency(code: str) -> ResponseReturnValue:
+    try:
+        with unit_of_work() as s:
+            agency = infocopy.update_agency(
+                s, code, actor=actor(), name=_field("name"), remit=_field("remit"),
+                institution_types=_types(), channel=_field("channel"), destination=_field("destination"),
+            )  # fmt: skip
+            name = agency.name
+    except FormValidationError as exc:
+        values = {k: _field(k) for k in ("name", "remit", "channel", "destination")}
+        agency = infocopy.get_agency(get_session(), code)
+        return _agencies_page(agency, exc.errors, {**values, "institution_types": _types()}, status=400)
+    flash(f"已保存成员单位「{name}」")
+    return redirect(url_for("admin.agencies"))
+
+
+@bp.post("/agencies/<code>/active")
+@roles_required("admin")
+def agency_active(code: str) -> ResponseReturnValue:
+    active = request.form.get("active") == "1"
+    with unit_of_work() as s:
+        name = infocopy.set_agency_active(s, code, active, actor=actor()).name
+    flash(f"已{'启用' if active else '停用'}成员单位「{name}」")
+    return redirect(url_for("admin.agencies"))
