@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 from engine import forms, instances, migrate, registry, seed, tasks, timers  # noqa: E402
 from engine.clock import BEIJING, clock  # noqa: E402
 from engine.db import make_engine, make_session_factory, normalize_url, unit_of_work  # noqa: E402
-from engine.models import AuditEvent, Definition, ProcessInstance, Task, TaskGroup, TaskState  # noqa: E402
+from engine.models import AuditEvent, Case, Definition, ProcessInstance, Task, TaskGroup, TaskState  # noqa: E402
 from engine.users import SYSTEM, Actor, actor_for  # noqa: E402
 from engine.workflow import runtime  # noqa: E402
 from tests.engine.test_timers import TIMER_BPMN  # noqa: E402
@@ -138,10 +138,13 @@ def fresh_database(url: str) -> Engine:
 
 
 def analyze(db: Engine) -> None:
-    """Statistics after a bulk load; on PostgreSQL also the visibility map (VACUUM), as autovacuum
-    keeps it in a running system, so that index-only scans are possible."""
-    with db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE" if db.dialect.name == "postgresql" else "ANALYZE"))
+    """On PostgreSQL, what autovacuum keeps in a running system after a bulk load: statistics and
+    the visibility map (so that index-only scans are possible). SQLite gathers no statistics unless
+    told to and the application never tells it, so its figures are taken without them, as it runs.
+    (An AUTOCOMMIT connection would not do here: the SQLite engine begins every transaction itself.)"""
+    if db.dialect.name == "postgresql":
+        with db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
 
 
 # --- 1. one task completion -------------------------------------------------------------------
@@ -270,40 +273,64 @@ ASSIGNEES = {
 ASSIGNED_SHARE = {"officer": 0.5}  # the rest of each role: 0.3; unassigned tasks are group tasks
 
 
-def instance_rows(definition_id: int, n: int, rng: random.Random) -> Iterator[list[dict[str, Any]]]:
-    """Running penalty cases in batches. `state` is a placeholder: listing never deserializes it."""
+# 1 700 institutions (a district's 定点医药机构): a party filter matches one of them, or a handful.
+PARTIES = [f"重庆市渝北区{kind}{i}" for i in range(1, 851) for kind in ("某某医院第", "某某大药房第")]
+
+
+def case_rows(n: int, rng: random.Random) -> Iterator[list[dict[str, Any]]]:
+    """One case record per instance, against a party drawn from PARTIES, in batches."""
     for first in range(0, n, SEED_BATCH):
         batch = []
-        for _ in range(first, min(n, first + SEED_BATCH)):
-            started = NOW - timedelta(days=rng.uniform(1, 120))
+        for serial in range(first, min(n, first + SEED_BATCH)):
+            unit = "yubei" if rng.random() < 0.9 else "jiangbei"
             batch.append(
                 {
-                    "definition_id": definition_id,
-                    "process_key": "penalty_case",
-                    "spec_pins": {"penalty_case": definition_id},
-                    "case_id": None,
-                    "unit_code": "yubei" if rng.random() < 0.9 else "jiangbei",
-                    "status": "running",
-                    "state": "{}",
-                    "serializer_version": runtime.SERIALIZER_VERSION,
-                    "lock_version": 1,
-                    "next_timer_at": None,
-                    "started_at": started,
-                    "started_by": "officer1",
-                    "updated_at": started,
+                    "number": f"渝北医保立〔2025〕{serial + 1}号",
+                    "title": "串换药品",
+                    "party_name": rng.choice(PARTIES),
+                    "party_type": "institution",
+                    "unit_code": unit,
+                    "stage": "调查取证",
+                    "status": "open",
+                    "kind": "penalty_case",
+                    "opened_at": NOW - timedelta(days=rng.uniform(1, 120)),
                 }
             )
         yield batch
 
 
+def instance_rows(definition_id: int, cases: Sequence[Any]) -> Iterator[list[dict[str, Any]]]:
+    """Running penalty cases in batches, one per case record (id, unit_code, opened_at). `state`
+    is a placeholder: listing never deserializes it."""
+    for first in range(0, len(cases), SEED_BATCH):
+        yield [
+            {
+                "definition_id": definition_id,
+                "process_key": "penalty_case",
+                "spec_pins": {"penalty_case": definition_id},
+                "case_id": case.id,
+                "unit_code": case.unit_code,
+                "status": "running",
+                "state": "{}",
+                "serializer_version": runtime.SERIALIZER_VERSION,
+                "lock_version": 1,
+                "next_timer_at": None,
+                "started_at": case.opened_at,
+                "started_by": "officer1",
+                "updated_at": case.opened_at,
+            }
+            for case in cases[first : first + SEED_BATCH]
+        ]
+
+
 def task_rows(
-    instance_units: Sequence[tuple[int, str]], per_instance: int, rng: random.Random
+    instance_units: Sequence[tuple[int, str, int]], per_instance: int, rng: random.Random
 ) -> Iterator[list[dict[str, Any]]]:
-    """Per instance, per_instance - 1 completed tasks then one open task, in batches."""
+    """Per instance (id, unit, case id), per_instance - 1 completed tasks then one open task, in batches."""
     roles = [kind for kind in OPEN_KINDS for _ in range(kind[3])]
     batch: list[dict[str, Any]] = []
     serial = 0
-    for instance_id, unit in instance_units:
+    for instance_id, unit, case_id in instance_units:
         for k in range(per_instance):
             serial += 1
             role, bpmn_id, name, _ = rng.choice(roles)
@@ -319,7 +346,7 @@ def task_rows(
             batch.append(
                 {
                     "instance_id": instance_id,
-                    "case_id": None,
+                    "case_id": case_id,
                     "spiff_task_id": str(uuid.UUID(int=serial)),
                     "process_key": "penalty_case",
                     "bpmn_id": bpmn_id,
@@ -348,19 +375,27 @@ def task_rows(
 
 
 def seed_worklists(db: Engine, scale: Scale) -> int:
-    """Bulk-insert the instances, task rows and the open tasks' candidate groups; returns open tasks."""
+    """Bulk-insert the case records, instances, task rows and the open tasks' candidate groups;
+    returns open tasks."""
     rng = random.Random(20250303)
     with db.connect() as conn:
         definition_id = conn.scalar(select(Definition.id).where(Definition.key == "penalty_case"))
     assert definition_id is not None
-    for batch in instance_rows(definition_id, scale.instances, rng):
+    for batch in case_rows(scale.instances, rng):
+        with db.begin() as conn:
+            conn.execute(insert(Case), batch)
+    with db.connect() as conn:
+        cases = conn.execute(select(Case.id, Case.unit_code, Case.opened_at).order_by(Case.id)).all()
+    for batch in instance_rows(definition_id, cases):
         with db.begin() as conn:
             conn.execute(insert(ProcessInstance), batch)
     with db.connect() as conn:
         units = conn.execute(
-            select(ProcessInstance.id, ProcessInstance.unit_code).order_by(ProcessInstance.id)
+            select(ProcessInstance.id, ProcessInstance.unit_code, ProcessInstance.case_id).order_by(
+                ProcessInstance.id
+            )
         )
-        instance_units = [(row.id, row.unit_code or "") for row in units]
+        instance_units = [(row.id, row.unit_code or "", row.case_id) for row in units]
     for batch in task_rows(instance_units, scale.task_rows // scale.instances, rng):
         with db.begin() as conn:
             conn.execute(insert(Task), batch)

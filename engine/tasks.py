@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Select, delete, or_, select
+from sqlalchemy import ColumnElement, Select, and_, delete, or_, select, true
 from sqlalchemy.orm import Session
 
 from engine import audit, deadlines, forms, instances, registry
 from engine.clock import utcnow
+from engine.db import unindexed
 from engine.errors import (
     ConcurrentUpdateError,
     InputError,
@@ -99,16 +100,30 @@ def claim(session: Session, task_id: int, *, actor: Actor) -> Task:
     return task
 
 
+def inbox_branches(
+    actor: Actor, *, mine_only: bool = False, by_index: bool = True
+) -> list[ColumnElement[bool]]:
+    """The actor's open tasks as disjoint conditions, each an equality prefix of ix_tasks_inbox
+    (state, assignee, unit_code): assigned to the actor, or unclaimed in one of their groups; in
+    their bureau or in none. A query ORing them scans every open task; one branch per index range
+    reads only the actor's entries, and a due-date filter narrows each range further.
+    by_index=False keeps SQLite off that index, for a query another condition narrows better."""
+    groups = select(TaskGroup.task_id).where(TaskGroup.group_code.in_(sorted(actor.roles)))
+    state = Task.state if by_index else unindexed(Task.state)
+    owners: list[ColumnElement[bool]] = [Task.assignee == actor.username]
+    if not mine_only:
+        # `id + 0`: test membership while reading the index range, never fetch each group task by
+        # its id (SQLite picks that with statistics: one random row read per task of the group).
+        owners.append(and_(Task.assignee.is_(None), (Task.id + 0).in_(groups)))
+    units: list[ColumnElement[bool]] = (
+        [Task.unit_code.is_(None), Task.unit_code == actor.bureau] if actor.bureau else [true()]
+    )
+    return [and_(state == TaskState.OPEN, owner, unit) for owner in owners for unit in units]
+
+
 def inbox_query(actor: Actor) -> Select[tuple[Task]]:
     """Open tasks assigned to the actor, or unassigned in one of their groups, in their bureau."""
-    groups = select(TaskGroup.task_id).where(TaskGroup.group_code.in_(sorted(actor.roles)))
-    query = select(Task).where(
-        Task.state == TaskState.OPEN,
-        or_(Task.assignee == actor.username, (Task.assignee.is_(None) & Task.id.in_(groups))),
-    )
-    if actor.bureau:
-        query = query.where(or_(Task.unit_code.is_(None), Task.unit_code == actor.bureau))
-    return query
+    return select(Task).where(or_(*inbox_branches(actor)))
 
 
 def list_open(
