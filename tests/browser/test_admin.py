@@ -22,7 +22,7 @@ def test_admin_adds_and_disables_a_member_agency(new_page) -> None:  # type: ign
     expect(page.locator("#destination-err")).to_contain_text("共享目录应为服务器上的绝对路径")
     expect(page.get_by_label("职责范围")).to_have_value("市级定点医药机构")  # nothing lost
     expect(page.get_by_label("定点零售药店")).to_be_checked()
-    screenshot(page, "admin-agencies")
+    screenshot(page, "admin_agencies")
     page.get_by_label("地址（邮箱、https:// 接口地址或共享目录）").fill("/srv/infocopy")
     page.get_by_role("button", name="添加").click()
     row = page.get_by_role("row").filter(has_text="ybj_city")
