@@ -97,12 +97,13 @@ def inbox(session: Session, actor: Actor, f: InboxFilter, *, page: int = 1, per_
     page = max(1, page)
     filters = _filters(f, utcnow())
     columns = (Task.id, Task.due_at, Task.priority, Task.created_at)
-    branches = inbox_branches(actor, mine_only=f.mine_only)
+    few = False
     if f.party:
         cases, few = _party_cases(session, f.party)
         filters.append(cases)
-        if few:
-            branches = [or_(*inbox_branches(actor, mine_only=f.mine_only, by_index=False))]
+    branches = inbox_branches(actor, mine_only=f.mine_only, by_index=not few)
+    if few:  # one query over those cases' tasks, not one per index range
+        branches = [or_(*branches)]
     matching = union_all(*(select(*columns).where(branch, *filters) for branch in branches)).subquery()
     order = SORTS.get(f.sort, SORTS["due"])
     rows = session.execute(

@@ -137,12 +137,15 @@ def _agencies_page(
     ), status  # fmt: skip
 
 
-def _field(name: str) -> str:
-    return request.form.get(name, "").strip()[:300]
+AGENCY_FIELDS = ("name", "remit", "channel", "destination")  # and the code, when created
 
 
-def _types() -> list[str]:
-    return [t[:40] for t in request.form.getlist("institution_types")[:20]]
+def _agency_form(*names: str) -> dict[str, object]:
+    """The submitted agency fields, trimmed and bounded: passed to the engine, and shown again
+    beside its errors when it refuses them."""
+    form: dict[str, object] = {name: request.form.get(name, "").strip()[:300] for name in names}
+    form["institution_types"] = [t[:40] for t in request.form.getlist("institution_types")[:20]]
+    return form
 
 
 @bp.get("/agencies")
@@ -154,16 +157,12 @@ def agencies() -> ResponseReturnValue:
 @bp.post("/agencies")
 @roles_required("admin")
 def create_agency() -> ResponseReturnValue:
+    form = _agency_form("code", *AGENCY_FIELDS)
     try:
         with unit_of_work() as s:
-            agency = infocopy.create_agency(
-                s, actor=actor(), code=_field("code"), name=_field("name"), remit=_field("remit"),
-                institution_types=_types(), channel=_field("channel"), destination=_field("destination"),
-            )  # fmt: skip
-            name = agency.name
+            name = infocopy.create_agency(s, actor=actor(), **form).name  # type: ignore[arg-type]
     except FormValidationError as exc:
-        values = {k: _field(k) for k in ("code", "name", "remit", "channel", "destination")}
-        return _agencies_page(errors=exc.errors, values={**values, "institution_types": _types()}, status=400)
+        return _agencies_page(errors=exc.errors, values=form, status=400)
     flash(f"已添加成员单位「{name}」")
     return redirect(url_for("admin.agencies"))
 
@@ -178,17 +177,12 @@ def edit_agency(code: str) -> ResponseReturnValue:
 @bp.post("/agencies/<code>")
 @roles_required("admin")
 def save_agency(code: str) -> ResponseReturnValue:
+    form = _agency_form(*AGENCY_FIELDS)
     try:
         with unit_of_work() as s:
-            agency = infocopy.update_agency(
-                s, code, actor=actor(), name=_field("name"), remit=_field("remit"),
-                institution_types=_types(), channel=_field("channel"), destination=_field("destination"),
-            )  # fmt: skip
-            name = agency.name
+            name = infocopy.update_agency(s, code, actor=actor(), **form).name  # type: ignore[arg-type]
     except FormValidationError as exc:
-        values = {k: _field(k) for k in ("name", "remit", "channel", "destination")}
-        agency = infocopy.get_agency(get_session(), code)
-        return _agencies_page(agency, exc.errors, {**values, "institution_types": _types()}, status=400)
+        return _agencies_page(infocopy.get_agency(get_session(), code), exc.errors, form, status=400)
     flash(f"已保存成员单位「{name}」")
     return redirect(url_for("admin.agencies"))
 
